@@ -1,0 +1,243 @@
+"""The causal video VAE: encoder, decoder and the streaming step functions.
+
+Layout is ``B, C, T, H, W`` with pixels in ``[-1, 1]``. The model works on *aligned* clips:
+``T`` a multiple of the temporal compression ``tc`` and ``H, W`` multiples of the spatial
+compression. A real clip of ``1 + tc * k`` frames is aligned by prepending ``tc - 1`` zero frames,
+so the first latent frame sees only the first video frame (an image encodes on its own) and every
+later latent frame covers ``tc`` new frames. :meth:`CausalVideoVAE.encode` / :meth:`decode` do
+this padding for whole tensors; the streaming engine in :mod:`vaekit.runtime` does it chunk by
+chunk with the same step functions, so both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .config import VAEConfig
+from .distribution import DiagonalGaussian
+from .layers import (
+    ChannelRMSNorm,
+    Downsample,
+    ResBlock,
+    SpatialConv,
+    Upsample,
+    channels_to_space_time,
+    space_time_to_channels,
+)
+
+Cache = list[torch.Tensor]
+
+
+class _Coder(nn.Module):
+    """Shared machinery: run residual blocks with an explicit cache, optionally checkpointed."""
+
+    gradient_checkpointing = False
+
+    def _run_block(self, block: ResBlock, x: torch.Tensor, cache: torch.Tensor):
+        if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(block, x, cache, use_reentrant=False)
+        return block(x, cache)
+
+    def _cache_spec(self, batch: int, sizes: list[tuple[int, int]], dtype, device) -> Cache:
+        blocks = [b for b in self.modules() if isinstance(b, ResBlock)]
+        return [
+            torch.zeros(batch, b.tconv.c_in, b.tconv.context, h, w, dtype=dtype, device=device)
+            for b, (h, w) in zip(blocks, sizes, strict=True)
+        ]
+
+
+class Encoder(_Coder):
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        ch = cfg.channels
+        p = cfg.patch_size
+        self.conv_in = SpatialConv(cfg.in_channels * p * p, ch[0])
+        self.levels = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        for i, c in enumerate(ch):
+            self.levels.append(nn.ModuleList(ResBlock(c, c, cfg.temporal_kernel) for _ in range(cfg.encoder_blocks[i])))
+            if i < len(ch) - 1:
+                s, t = cfg.down_factors[i]
+                self.downs.append(Downsample(c, ch[i + 1], s, t))
+        self.norm_out = ChannelRMSNorm(ch[-1])
+        self.conv_out = SpatialConv(ch[-1], 2 * cfg.latent_channels)
+        if ch[-1] % cfg.latent_channels:
+            raise ValueError("the last encoder width must be a multiple of latent_channels")
+
+    def forward(self, x: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
+        """Aligned frames ``B, 3, tc*n, H, W`` -> moments ``B, 2*latent, n, H/sc, W/sc``."""
+        h = self.conv_in(space_time_to_channels(x, self.cfg.patch_size, 1))
+        new_cache: Cache = []
+        it = iter(cache)
+        for i, blocks in enumerate(self.levels):
+            for block in blocks:
+                h, c = self._run_block(block, h, next(it))
+                new_cache.append(c)
+            if i < len(self.downs):
+                h = self.downs[i](h)
+        moments = self.conv_out(F.silu(self.norm_out(h)))
+        b, c, n, hh, ww = h.shape
+        lc = self.cfg.latent_channels
+        shortcut = h.reshape(b, lc, c // lc, n, hh, ww).mean(dim=2)
+        moments = moments + torch.cat([shortcut, torch.zeros_like(shortcut)], dim=1)
+        return moments, new_cache
+
+    def init_cache(self, batch: int, height: int, width: int, dtype=torch.float32, device=None) -> Cache:
+        """Zero cache for a video of aligned size ``height x width`` (the state before frame 0)."""
+        sizes, scale = [], self.cfg.patch_size
+        for i, n in enumerate(self.cfg.encoder_blocks):
+            sizes += [(height // scale, width // scale)] * n
+            if i < len(self.cfg.down_factors):
+                scale *= self.cfg.down_factors[i][0]
+        return self._cache_spec(batch, sizes, dtype, device)
+
+
+class Decoder(_Coder):
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        ch = cfg.channels
+        p = cfg.patch_size
+        self.conv_in = SpatialConv(cfg.latent_channels, ch[-1])
+        self.levels = nn.ModuleList()
+        self.ups = nn.ModuleList()
+        for i in reversed(range(len(ch))):
+            self.levels.append(nn.ModuleList(ResBlock(ch[i], ch[i], cfg.temporal_kernel) for _ in range(cfg.decoder_blocks[i])))
+            if i > 0:
+                s, t = cfg.down_factors[i - 1]
+                self.ups.append(Upsample(ch[i], ch[i - 1], s, t))
+        self.norm_out = ChannelRMSNorm(ch[0])
+        self.conv_out = SpatialConv(ch[0], cfg.in_channels * p * p)
+        self.repeat_in = ch[-1] // cfg.latent_channels
+
+    def forward(self, z: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
+        """Latents ``B, latent, n, h, w`` -> aligned frames ``B, 3, tc*n, h*sc, w*sc``."""
+        h = self.conv_in(z) + z.repeat_interleave(self.repeat_in, dim=1)
+        new_cache: Cache = []
+        it = iter(cache)
+        for i, blocks in enumerate(self.levels):
+            for block in blocks:
+                h, c = self._run_block(block, h, next(it))
+                new_cache.append(c)
+            if i < len(self.ups):
+                h = self.ups[i](h)
+        out = self.conv_out(F.silu(self.norm_out(h)))
+        return channels_to_space_time(out, self.cfg.patch_size, 1), new_cache
+
+    def init_cache(self, batch: int, height: int, width: int, dtype=torch.float32, device=None) -> Cache:
+        """Zero cache for latents of size ``height x width``."""
+        sizes, scale = [], 1
+        n_levels = len(self.cfg.channels)
+        for j, n in enumerate(reversed(self.cfg.decoder_blocks)):
+            sizes += [(height * scale, width * scale)] * n
+            level = n_levels - 1 - j
+            if level > 0:
+                scale *= self.cfg.down_factors[level - 1][0]
+        return self._cache_spec(batch, sizes, dtype, device)
+
+
+class CausalVideoVAE(nn.Module):
+    """A causal 3D-conv VAE whose encoder and decoder run whole-clip or chunk by chunk.
+
+    ``encode(x)`` returns a :class:`DiagonalGaussian`; ``decode(z)`` returns pixels. Any frame count
+    and size work: inputs are padded (last frame repeated, edges replicated) to the model's
+    multiples; pass ``num_frames/height/width`` to :meth:`decode` to crop back.
+    """
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+
+    # -- geometry ---------------------------------------------------------------------------
+    @property
+    def temporal_compression(self) -> int:
+        return self.config.temporal_compression
+
+    @property
+    def spatial_compression(self) -> int:
+        return self.config.spatial_compression
+
+    def padded_size(self, height: int, width: int) -> tuple[int, int]:
+        sc = self.spatial_compression
+        return math.ceil(height / sc) * sc, math.ceil(width / sc) * sc
+
+    def pad_clip(self, x: torch.Tensor) -> torch.Tensor:
+        """Pad ``B, C, T, H, W`` to ``1 + tc*k`` frames and to spatial multiples (replicate)."""
+        t, h, w = x.shape[2:]
+        ph, pw = self.padded_size(h, w)
+        tt = 1 + self.temporal_compression * math.ceil((t - 1) / self.temporal_compression)
+        if (ph, pw) != (h, w):
+            # replicate-pad per frame (5D replicate padding pads the last three dims)
+            x = F.pad(x, (0, pw - w, 0, ph - h, 0, 0), mode="replicate")
+        if tt != t:
+            x = torch.cat([x, x[:, :, -1:].expand(-1, -1, tt - t, -1, -1)], dim=2)
+        return x
+
+    def lead_in(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``tc - 1`` zero frames that precede frame 0 in the aligned stream."""
+        b, c, _, h, w = x.shape
+        return x.new_zeros(b, c, self.temporal_compression - 1, h, w)
+
+    # -- step functions (the streaming contract) --------------------------------------------
+    def encode_step(self, x: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
+        return self.encoder(x, cache)
+
+    def decode_step(self, z: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
+        return self.decoder(z, cache)
+
+    # -- whole-clip API ---------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        """Encode ``B, 3, T, H, W`` pixels in ``[-1, 1]`` (any ``T >= 1``, any ``H, W``)."""
+        x = self.pad_clip(x)
+        x = torch.cat([self.lead_in(x), x], dim=2)
+        cache = self.encoder.init_cache(x.shape[0], *x.shape[3:], dtype=x.dtype, device=x.device)
+        moments, _ = self.encoder(x, cache)
+        return DiagonalGaussian(moments)
+
+    def decode(
+        self,
+        z: torch.Tensor,
+        num_frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+    ) -> torch.Tensor:
+        """Decode ``B, C, n, h, w`` latents to ``B, 3, 1 + tc*(n-1), h*sc, w*sc`` pixels (cropped
+        to ``num_frames/height/width`` when given)."""
+        cache = self.decoder.init_cache(z.shape[0], *z.shape[3:], dtype=z.dtype, device=z.device)
+        x, _ = self.decoder(z, cache)
+        x = x[:, :, self.temporal_compression - 1 :]
+        return x[:, :, :num_frames, :height, :width]
+
+    def forward(self, x: torch.Tensor, sample: bool = True, generator=None):
+        """Reconstruct ``x``: returns ``(x_hat, posterior)`` with ``x_hat`` cropped to ``x``'s shape."""
+        posterior = self.encode(x)
+        z = posterior.sample(generator) if sample else posterior.mode()
+        return self.decode(z, *x.shape[2:]), posterior
+
+    # -- latent normalisation for diffusion models -----------------------------------------
+    def _stats(self, z: torch.Tensor):
+        cfg = self.config
+        if cfg.latents_mean is not None and cfg.latents_std is not None:
+            shape = (1, -1) + (1,) * (z.ndim - 2)
+            mean = torch.tensor(cfg.latents_mean, dtype=z.dtype, device=z.device).view(shape)
+            std = torch.tensor(cfg.latents_std, dtype=z.dtype, device=z.device).view(shape)
+            return mean, 1.0 / std
+        return cfg.shift_factor, cfg.scaling_factor
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        """Map raw latents to the unit-scale space a diffusion model trains on."""
+        shift, scale = self._stats(z)
+        return (z - shift) * scale
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`normalize`: back to what :meth:`decode` takes."""
+        shift, scale = self._stats(z)
+        return z / scale + shift
