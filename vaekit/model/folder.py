@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import InputError
@@ -83,7 +83,7 @@ def load_model(
     if weights.is_file():
         try:
             state = load_file(weights)
-        except (SafetensorsError, OSError) as e:
+        except (SafetensorError, OSError) as e:
             raise InputError(f"cannot read weights {weights}: {e}") from None
         missing, unexpected = _key_diff(model, state)
         if missing or unexpected:
