@@ -23,7 +23,7 @@ from torch import nn
 class ChannelRMSNorm(nn.Module):
     """RMS normalisation over channels, independently for every frame and pixel.
 
-    Computed in float32 whatever the input dtype, then cast back (fp16/bf16 safe).
+    Computed in at least float32 whatever the input dtype, then cast back (fp16/bf16 safe).
     """
 
     def __init__(self, channels: int, eps: float = 1e-6):
@@ -33,10 +33,11 @@ class ChannelRMSNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x32 = x.float()
-        y = x32 * torch.rsqrt(x32.pow(2).mean(dim=1, keepdim=True) + self.eps)
+        acc = torch.promote_types(x.dtype, torch.float32)  # fp16/bf16 -> fp32, fp64 stays
+        xa = x.to(acc)
+        y = xa * torch.rsqrt(xa.pow(2).mean(dim=1, keepdim=True) + self.eps)
         shape = (1, -1) + (1,) * (x.ndim - 2)
-        y = y * self.weight.float().view(shape) + self.bias.float().view(shape)
+        y = y * self.weight.to(acc).view(shape) + self.bias.to(acc).view(shape)
         return y.to(x.dtype)
 
 
