@@ -1,0 +1,66 @@
+"""Backends run the model's two step functions; the streaming engine only talks to this interface.
+
+A backend exposes the geometry of its model and ``encode_step`` / ``decode_step`` on one aligned
+chunk with an explicit cache (a list of tensors in a fixed order). The torch backend lives here;
+exported backends (ONNX Runtime, TensorRT) implement the same four methods.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from ..model import CausalVideoVAE, weights_sha256
+
+Cache = list[torch.Tensor]
+
+
+class Backend(Protocol):
+    name: str
+    model_name: str
+    model_sha256: str
+    latent_channels: int
+    temporal_compression: int
+    spatial_compression: int
+    device: torch.device
+    dtype: torch.dtype
+
+    def init_encoder_cache(self, batch: int, height: int, width: int) -> Cache: ...
+
+    def encode_step(self, x: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]: ...
+
+    def init_decoder_cache(self, batch: int, height: int, width: int) -> Cache: ...
+
+    def decode_step(self, z: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]: ...
+
+
+class TorchBackend:
+    """Runs a :class:`CausalVideoVAE` eagerly (no autograd) on its device and dtype."""
+
+    name = "torch"
+
+    def __init__(self, model: CausalVideoVAE, sha256: str | None = None):
+        self.model = model.eval()
+        p = next(model.parameters())
+        self.device, self.dtype = p.device, p.dtype
+        cfg = model.config
+        self.model_name = cfg.name
+        self.model_sha256 = sha256 or weights_sha256(model)
+        self.latent_channels = cfg.latent_channels
+        self.temporal_compression = cfg.temporal_compression
+        self.spatial_compression = cfg.spatial_compression
+
+    def init_encoder_cache(self, batch: int, height: int, width: int) -> Cache:
+        return self.model.encoder.init_cache(batch, height, width, self.dtype, self.device)
+
+    def init_decoder_cache(self, batch: int, height: int, width: int) -> Cache:
+        return self.model.decoder.init_cache(batch, height, width, self.dtype, self.device)
+
+    @torch.inference_mode()
+    def encode_step(self, x: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
+        return self.model.encode_step(x.to(self.device, self.dtype), cache)
+
+    @torch.inference_mode()
+    def decode_step(self, z: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
+        return self.model.decode_step(z.to(self.device, self.dtype), cache)

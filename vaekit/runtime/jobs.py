@@ -1,0 +1,236 @@
+"""File-level jobs: video file -> latent file, latent file -> video file, and both in one stream.
+
+These glue the streaming engine to the video and latent file formats. Frames flow one at a time
+from the demuxer through the model to the muxer or latent writer; nothing holds the whole video.
+Every output is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import ModelMismatchError
+from ..io.latent_file import LatentInfo, LatentReader, LatentWriter
+from ..io.video import VideoWriter, iter_frames, probe
+from ..metrics import VideoQuality
+from .backend import Backend
+from .streaming import DEFAULT_CHUNK_FRAMES, StreamingDecoder, StreamingEncoder
+from .tiling import TileSpec
+
+#: ``progress(total_frames_or_None, description) -> callable(n_frames)`` ; the CLI passes tqdm
+ProgressFactory = Callable[[int | None, str], Callable[[int], None]]
+
+
+def no_progress(total: int | None, desc: str) -> Callable[[int], None]:
+    return lambda n: None
+
+
+@dataclass
+class StreamOptions:
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES
+    tile: TileSpec = field(default_factory=TileSpec)
+    progress: ProgressFactory = no_progress
+
+
+def frames_to_tensor(frame: np.ndarray) -> torch.Tensor:
+    """``H, W, 3`` uint8 -> ``1, 3, 1, H, W`` float32 in ``[-1, 1]``."""
+    t = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float()
+    return (t / 127.5 - 1.0)[None, :, None]
+
+
+def tensor_to_frames(x: torch.Tensor) -> np.ndarray:
+    """``1, 3, t, H, W`` in ``[-1, 1]`` -> ``t, H, W, 3`` uint8 (rounded, clamped)."""
+    x = ((x[0].float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 3, 0).cpu().numpy()
+
+
+def _counted(frames: Iterator[np.ndarray], tick: Callable[[int], None], keep: deque | None = None):
+    for f in frames:
+        if keep is not None:
+            keep.append(f)
+        yield frames_to_tensor(f)
+        tick(1)
+
+
+def _latent_info(backend: Backend, enc: StreamingEncoder, fps: Fraction, source: str, scaling: dict) -> LatentInfo:
+    (h, w), (ph, pw) = enc.size, enc.padded_size
+    return LatentInfo(
+        model_name=backend.model_name,
+        model_sha256=backend.model_sha256,
+        source_width=w,
+        source_height=h,
+        padded_width=pw,
+        padded_height=ph,
+        frame_count=enc.frame_count,
+        fps=fps,
+        dtype="",  # set by the writer
+        latent_channels=backend.latent_channels,
+        temporal_compression=backend.temporal_compression,
+        spatial_compression=backend.spatial_compression,
+        source=source,
+        vaekit_version=__version__,
+        **scaling,
+    )
+
+
+def encode_file(
+    backend: Backend,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    opts: StreamOptions | None = None,
+    *,
+    save_logvar: bool = False,
+    latent_dtype: torch.dtype = torch.float32,
+    scaling: dict | None = None,
+) -> dict:
+    """Encode a video (or image) file into a latent file. Returns a summary dict."""
+    opts = opts or StreamOptions()
+    info = probe(src)
+    t0 = time.perf_counter()
+    enc = StreamingEncoder(backend, opts.chunk_frames, opts.tile)
+    tick = opts.progress(info.frame_count, f"encode {Path(src).name}")
+    with LatentWriter(dst, latent_dtype) as writer:
+        for moments in enc.run(_counted(iter_frames(src), tick)):
+            mean, logvar = moments[0].chunk(2, dim=0)
+            writer.write(mean, logvar.clamp(-30, 20) if save_logvar else None)
+        writer.info = latent = _latent_info(backend, enc, info.fps, Path(src).name, scaling or {})
+    seconds = time.perf_counter() - t0
+    return {
+        "input": str(src),
+        "output": str(dst),
+        "frames": enc.frame_count,
+        "width": enc.size[1],
+        "height": enc.size[0],
+        "fps": f"{info.fps.numerator}/{info.fps.denominator}",
+        "latent_shape": list(latent.latent_shape),
+        "tiled": enc.tiled,
+        "seconds": round(seconds, 3),
+        "frames_per_s": round(enc.frame_count / seconds, 2),
+    }
+
+
+def check_latent_model(reader: LatentReader, backend: Backend) -> None:
+    """Refuse latents made by another model (different weights fingerprint or geometry)."""
+    info = reader.info
+    if info.model_sha256 != backend.model_sha256:
+        raise ModelMismatchError(
+            f"{reader.path.name} was encoded by model {info.model_name!r} (weights {info.model_sha256[:12]}), "
+            f"not by the loaded model {backend.model_name!r} (weights {backend.model_sha256[:12]}); "
+            f"decode it with --model {info.model_name} (the same weights)"
+        )
+    geometry = (info.latent_channels, info.temporal_compression, info.spatial_compression)
+    ours = (backend.latent_channels, backend.temporal_compression, backend.spatial_compression)
+    if geometry != ours:  # same weights but a different geometry means an altered file
+        raise ModelMismatchError(f"{reader.path.name}: latent geometry {geometry} does not match the model's {ours}")
+
+
+def _decoded_frames(backend: Backend, latents, frame_count: int, height: int, width: int, opts: StreamOptions):
+    """Run the decoder stream and cut its output to the source's frame count and size."""
+    dec = StreamingDecoder(backend, opts.chunk_frames, opts.tile)
+    left = frame_count
+    for x in dec.run(latents):
+        if left <= 0:
+            break
+        frames = tensor_to_frames(x[:, :, :left, :height, :width])
+        left -= frames.shape[0]
+        yield from frames
+
+
+def decode_file(
+    backend: Backend,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    opts: StreamOptions | None = None,
+    *,
+    codec: str = "libx264",
+    crf: int = 18,
+    audio_from: str | os.PathLike | None = None,
+) -> dict:
+    """Decode a latent file into a video file with the source's size, frame count and fps."""
+    opts = opts or StreamOptions()
+    reader = LatentReader(src)
+    check_latent_model(reader, backend)
+    info = reader.info
+    t0 = time.perf_counter()
+    chunk = max(1, opts.chunk_frames // backend.temporal_compression)
+    latents = (z[None] for z in reader.iter_chunks(chunk))
+    tick = opts.progress(info.frame_count, f"decode {Path(src).name}")
+    with VideoWriter(
+        dst, info.source_width, info.source_height, info.fps, codec=codec, crf=crf, audio_from=audio_from
+    ) as writer:
+        n = 0
+        for frame in _decoded_frames(backend, latents, info.frame_count, info.source_height, info.source_width, opts):
+            writer.write(frame)
+            n += 1
+            tick(1)
+    seconds = time.perf_counter() - t0
+    return {
+        "input": str(src),
+        "output": str(dst),
+        "frames": n,
+        "width": info.source_width,
+        "height": info.source_height,
+        "fps": f"{info.fps.numerator}/{info.fps.denominator}",
+        "seconds": round(seconds, 3),
+        "frames_per_s": round(n / seconds, 2),
+    }
+
+
+def roundtrip_file(
+    backend: Backend,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    opts: StreamOptions | None = None,
+    *,
+    codec: str = "libx264",
+    crf: int = 18,
+    audio_from: str | os.PathLike | None = None,
+) -> dict:
+    """Encode and decode a video in one stream; returns PSNR/SSIM of the decoded frames against
+    the source frames (uint8, at the source size) before the output codec touches them."""
+    opts = opts or StreamOptions()
+    info = probe(src)
+    t0 = time.perf_counter()
+    source_frames: deque[np.ndarray] = deque()
+    enc = StreamingEncoder(backend, opts.chunk_frames, opts.tile)
+    tick = opts.progress(info.frame_count, f"roundtrip {Path(src).name}")
+    latents = (m[:, : backend.latent_channels] for m in enc.run(_counted(iter_frames(src), tick, source_frames)))
+    quality = VideoQuality()
+    dec = StreamingDecoder(backend, opts.chunk_frames, opts.tile)
+    n = 0
+    with VideoWriter(dst, info.width, info.height, info.fps, codec=codec, crf=crf, audio_from=audio_from) as writer:
+        for x in dec.run(latents):
+            frames = tensor_to_frames(x[:, :, : len(source_frames), : info.height, : info.width])
+            for frame in frames:
+                ref = source_frames.popleft()
+                quality.update(_chw(ref), _chw(frame))
+                writer.write(frame)
+                n += 1
+    seconds = time.perf_counter() - t0
+    return {
+        "input": str(src),
+        "output": str(dst),
+        "frames": n,
+        "width": info.width,
+        "height": info.height,
+        "fps": f"{info.fps.numerator}/{info.fps.denominator}",
+        "psnr": round(quality.psnr, 3),
+        "ssim": round(quality.ssim, 5),
+        "tiled": enc.tiled,
+        "seconds": round(seconds, 3),
+        "frames_per_s": round(n / seconds, 2),
+    }
+
+
+def _chw(frame: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(frame).permute(2, 0, 1)[None]
