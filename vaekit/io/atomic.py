@@ -1,0 +1,90 @@
+"""Write output files atomically: to a hidden temporary name, then rename.
+
+A reader never sees a half-written output: the final path appears only when the writing code
+finished without error. An exception, Ctrl-C (KeyboardInterrupt) or a full disk deletes the
+temporary file instead, so an interrupted run leaves nothing behind. The temporary file sits
+in the same folder as the target (so ``os.replace`` is a rename within one file system) and
+keeps the target's suffix, so muxers that pick the container format from the file name
+(``.mp4``, ``.mkv``) still work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from vaekit.errors import OutputError
+
+_REASONS = {
+    errno.ENOENT: "folder does not exist",
+    errno.ENOTDIR: "a parent of it is not a folder",
+    errno.EACCES: "folder not writable",
+    errno.EPERM: "folder not writable",
+    errno.EROFS: "file system is read-only",
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EISDIR: "it is an existing folder",
+}
+
+# Errors raised while the caller writes into the temporary file that are about the output
+# location itself; anything else (a bug, a bad input) propagates unchanged.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+
+
+def _output_error(path: Path, err: OSError) -> OutputError:
+    """Turn an OSError about writing ``path`` into a one-line OutputError."""
+    reason = _REASONS.get(err.errno, err.strerror or str(err))
+    return OutputError(f"cannot write {path}: {reason}")
+
+
+def _reserve_temp(path: Path) -> Path:
+    """Create an empty, uniquely named hidden file next to ``path`` and return its path."""
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is an existing folder; choose a file name")
+    while True:
+        temp = path.with_name(f".{path.stem}.tmp-{secrets.token_hex(4)}{path.suffix}")
+        try:
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            return temp
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise _output_error(path, err) from None
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
+
+    The temporary file already exists (empty) when yielded; the caller may overwrite it by
+    name. On any exception, KeyboardInterrupt included, the temporary file is deleted and the
+    exception propagates. A missing or unwritable folder raises :class:`OutputError`, and so
+    does a full disk while writing.
+    """
+    target = Path(path)
+    temp = _reserve_temp(target)
+    try:
+        yield temp
+        os.replace(temp, target)
+    except OSError as err:
+        temp.unlink(missing_ok=True)
+        if err.errno in _WRITE_ERRNOS or err.filename in (str(temp), str(target)):
+            raise _output_error(target, err) from None
+        raise
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (flushed to disk before the rename)."""
+    with atomic_output(path) as temp:
+        with open(temp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(path)
