@@ -7,6 +7,7 @@ exported backends (ONNX Runtime, TensorRT) implement the same four methods.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Protocol
 
 import torch
@@ -40,16 +41,20 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, model: CausalVideoVAE, sha256: str | None = None):
+    def __init__(self, model: CausalVideoVAE):
         self.model = model.eval()
         p = next(model.parameters())
         self.device, self.dtype = p.device, p.dtype
         cfg = model.config
         self.model_name = cfg.name
-        self.model_sha256 = sha256 or weights_sha256(model)
         self.latent_channels = cfg.latent_channels
         self.temporal_compression = cfg.temporal_compression
         self.spatial_compression = cfg.spatial_compression
+
+    @cached_property
+    def model_sha256(self) -> str:
+        """Computed on first use (hashing the weights): latent files record it."""
+        return weights_sha256(self.model)
 
     def init_encoder_cache(self, batch: int, height: int, width: int) -> Cache:
         return self.model.encoder.init_cache(batch, height, width, self.dtype, self.device)

@@ -1,0 +1,119 @@
+"""The Python API: ``vaekit.load(...)`` returns a :class:`VideoVAE`, a ``torch.nn.Module`` for
+diffusion pipelines with whole-tensor, streaming and video-file entry points."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+
+import torch
+
+from .io.video import VideoWriter, iter_frames, probe
+from .model import DEFAULT_MODEL, CausalVideoVAE, DiagonalGaussian, load_model
+from .runtime.backend import TorchBackend
+from .runtime.jobs import frames_to_tensor, tensor_to_frames
+from .runtime.streaming import DEFAULT_CHUNK_FRAMES, StreamingDecoder, StreamingEncoder
+from .runtime.tiling import TileSpec
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return DTYPES[dtype]
+    except KeyError:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}") from None
+
+
+@dataclass
+class EncodedVideo:
+    """Latents of a video file plus what is needed to decode it back to the source's shape."""
+
+    latent_dist: DiagonalGaussian
+    frame_count: int
+    height: int
+    width: int
+    fps: Fraction
+
+
+class VideoVAE(CausalVideoVAE):
+    """A :class:`~vaekit.model.CausalVideoVAE` with streaming and video-file helpers.
+
+    ``encode``/``decode`` work on whole tensors; ``iter_encode``/``iter_decode`` stream any
+    number of frames in constant memory; ``encode_video``/``decode_to_video`` read and write files.
+    """
+
+    def _backend(self) -> TorchBackend:
+        return TorchBackend(self)
+
+    def iter_encode(
+        self, frames: Iterable[torch.Tensor], chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: str | TileSpec = "auto"
+    ) -> Iterator[DiagonalGaussian]:
+        """Stream pixel pieces (``B, 3, t, H, W`` in ``[-1, 1]``) -> latent distributions per chunk."""
+        tile = tile if isinstance(tile, TileSpec) else TileSpec.parse(tile)
+        for moments in StreamingEncoder(self._backend(), chunk_frames, tile).run(frames):
+            yield DiagonalGaussian(moments)
+
+    def iter_decode(
+        self, latents: Iterable[torch.Tensor], chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: str | TileSpec = "auto"
+    ) -> Iterator[torch.Tensor]:
+        """Stream latent pieces (``B, C, n, h, w``) -> pixel chunks (padded size; trim the tail)."""
+        tile = tile if isinstance(tile, TileSpec) else TileSpec.parse(tile)
+        yield from StreamingDecoder(self._backend(), chunk_frames, tile).run(latents)
+
+    def encode_video(
+        self, path: str | os.PathLike, chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: str | TileSpec = "auto"
+    ) -> EncodedVideo:
+        """Encode a video file (streamed from disk) into latents ``1, C, n, h, w``."""
+        info = probe(path)
+        frames = (frames_to_tensor(f) for f in iter_frames(path))
+        enc_frames = 0
+
+        def counted():
+            nonlocal enc_frames
+            for f in frames:
+                enc_frames += 1
+                yield f
+
+        chunks = list(self.iter_encode(counted(), chunk_frames, tile))
+        moments = torch.cat([torch.cat([c.mean, c.logvar], dim=1) for c in chunks], dim=2)
+        return EncodedVideo(DiagonalGaussian(moments), enc_frames, info.height, info.width, info.fps)
+
+    def decode_to_video(
+        self,
+        z: torch.Tensor,
+        path: str | os.PathLike,
+        fps: Fraction | float = Fraction(24),
+        num_frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        *,
+        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+        tile: str | TileSpec = "auto",
+        codec: str = "libx264",
+        crf: int = 18,
+    ) -> int:
+        """Decode latents ``1, C, n, h, w`` into a video file; returns the number of frames written."""
+        sc, tc = self.spatial_compression, self.temporal_compression
+        num_frames = num_frames or 1 + tc * (z.shape[2] - 1)
+        height, width = height or z.shape[3] * sc, width or z.shape[4] * sc
+        written = 0
+        with VideoWriter(path, width, height, Fraction(fps).limit_denominator(1001), codec=codec, crf=crf) as w:
+            for x in self.iter_decode(z.split(1, dim=2), chunk_frames, tile):
+                for frame in tensor_to_frames(x[:, :, : num_frames - written, :height, :width]):
+                    w.write(frame)
+                    written += 1
+        return written
+
+
+def load(
+    name_or_path: str | os.PathLike = DEFAULT_MODEL,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = torch.float32,
+) -> VideoVAE:
+    """Load a model folder (``config.json`` + ``model.safetensors``) or a preset by name."""
+    return load_model(name_or_path, device=device, dtype=parse_dtype(dtype), cls=VideoVAE)

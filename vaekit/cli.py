@@ -1,0 +1,353 @@
+"""The ``vaekit`` command line (click).
+
+Each command is a thin layer: parse options, build a backend, call a job from
+:mod:`vaekit.runtime` (or train/export/doctor), print one line (or one JSON object) per output.
+Errors a user can fix print one ``error:`` line on stderr and exit non-zero; Ctrl-C exits 130
+and leaves no partial output (every writer renames a finished temporary file).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import InputError, MissingDependencyError, OutputError, VaekitError
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif", ".mpg", ".mpeg", ".ts", ".y4m"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+LATENT_SUFFIX = ".latent.safetensors"
+
+
+# -- shared plumbing -------------------------------------------------------------------------
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn):
+    """Turn user-fixable errors into one stderr line and an exit code; Ctrl-C into exit 130.
+
+    Python warnings (e.g. a model without trained weights) print as one ``warning:`` line each,
+    once, unless ``--quiet``.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            if kwargs.get("quiet", False):
+                warnings.simplefilter("ignore")
+            else:
+                warnings.simplefilter("once")
+                warnings.showwarning = lambda message, *a, **k: click.echo(f"warning: {message}", err=True)
+            try:
+                return fn(*args, **kwargs)
+            except VaekitError as e:
+                _fail(str(e), e.exit_code)
+            except KeyboardInterrupt:
+                _fail("interrupted; no partial output was left behind", 130)
+
+    return wrapper
+
+
+def stream_options(fn):
+    """Options every encode/decode-like command shares."""
+    options = [
+        click.option("--model", "-m", default="tiny", show_default=True, help="Model folder or preset name."),
+        click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1, ..."),
+        click.option(
+            "--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
+            help="Compute precision of the model.",
+        ),
+        click.option(
+            "--chunk-frames", type=int, default=16, show_default=True,
+            help="Frames per streaming step (a multiple of 4). Memory grows with it, not with video length.",
+        ),
+        click.option(
+            "--tile", default="auto", show_default=True,
+            help="Spatial tiling: auto (on above 768 px), off, SIZE or SIZE:OVERLAP in pixels.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON object per output on stdout."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar or warnings; only errors on stderr."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def make_backend(model: str, device: str, dtype: str):
+    """Load the model and wrap it in the backend that runs the streaming engine."""
+    import torch
+
+    from .api import load, parse_dtype
+    from .runtime.backend import TorchBackend
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MissingDependencyError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    return TorchBackend(load(model, device=device, dtype=parse_dtype(dtype)))
+
+
+def make_options(chunk_frames: int, tile: str, quiet: bool):
+    from .runtime.jobs import StreamOptions
+    from .runtime.tiling import TileSpec
+
+    if chunk_frames <= 0 or chunk_frames % 4:
+        raise click.BadParameter("must be a positive multiple of 4", param_hint="--chunk-frames")
+    try:
+        spec = TileSpec.parse(tile)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--tile") from None
+    return StreamOptions(chunk_frames=chunk_frames, tile=spec, progress=progress_factory(quiet))
+
+
+def progress_factory(quiet: bool):
+    """A tqdm bar (frames, frames/s) on stderr, only when stderr is a terminal and not --quiet."""
+    show = not quiet and sys.stderr.isatty()
+
+    def factory(total, desc):
+        if not show:
+            return lambda n: None
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, leave=False, dynamic_ncols=True)
+        return bar.update
+
+    return factory
+
+
+def expand_inputs(paths: tuple[str, ...], want: str) -> list[Path]:
+    """Files as given; folders expanded (sorted) to the videos/images or latent files inside."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            if want == "latent":
+                found = sorted(f for f in p.iterdir() if f.name.endswith(LATENT_SUFFIX))
+            else:
+                found = sorted(
+                    f for f in p.iterdir()
+                    if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES
+                    and not f.name.startswith(".")
+                )
+            if not found:
+                raise InputError(f"{p} holds no {'latent files' if want == 'latent' else 'video or image files'}")
+            out += found
+        elif not p.exists():
+            raise InputError(f"{p}: no such file or folder")
+        else:
+            out.append(p)
+    return out
+
+
+def output_paths(inputs: list[Path], out: str | None, default_for) -> list[Path]:
+    """Where each input's output goes: beside the input, into a folder ``-o DIR``, or ``-o FILE``."""
+    if out is None:
+        return [default_for(p) for p in inputs]
+    o = Path(out)
+    if o.is_dir() or len(inputs) > 1 or out.endswith(("/", "\\")):
+        if not o.is_dir():
+            if o.exists():
+                raise OutputError(f"-o {o}: several outputs need a folder, and {o} is a file")
+            try:
+                o.mkdir(parents=True)
+            except OSError as e:
+                raise OutputError(f"cannot create output folder {o}: {e.strerror}") from None
+        return [o / default_for(p).name for p in inputs]
+    return [o]
+
+
+def emit(result: dict, as_json: bool, human: str) -> None:
+    click.echo(json.dumps(result) if as_json else human)
+
+
+# -- commands ------------------------------------------------------------------------------
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="vaekit")
+def main():
+    """vaekit: train, export and serve causal video VAEs.
+
+    \b
+    Everyday use:
+      vaekit encode clip.mp4                       -> clip.latent.safetensors
+      vaekit decode clip.latent.safetensors        -> clip.mp4
+      vaekit roundtrip clip.mp4 -o out.mp4         (prints PSNR/SSIM)
+      vaekit info clip.latent.safetensors | MODEL
+    Videos stream through the model in chunks: memory stays flat in video length.
+    """
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", help="Output file (one input) or folder. Default: beside each input.")
+@stream_options
+@click.option("--save-logvar", is_flag=True, help="Also store the posterior log-variance (for sampling).")
+@click.option(
+    "--latent-dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
+    help="Storage precision of the latent file.",
+)
+@handle_errors
+def encode(inputs, output, model, device, dtype, chunk_frames, tile, as_json, quiet, save_logvar, latent_dtype):
+    """Encode videos (or images) into NAME.latent.safetensors files.
+
+    INPUTS are video/image files or folders of them. The latent file records the model
+    fingerprint, source size, frame count and fps, so `vaekit decode` restores them exactly.
+    """
+    from .api import parse_dtype
+    from .io.latent_file import default_latent_path
+    from .runtime.jobs import encode_file
+
+    opts = make_options(chunk_frames, tile, quiet)
+    files = expand_inputs(inputs, "video")
+    outs = output_paths(files, output, default_latent_path)
+    backend = make_backend(model, device, dtype)
+    for src, dst in zip(files, outs):
+        r = encode_file(backend, src, dst, opts, save_logvar=save_logvar, latent_dtype=parse_dtype(latent_dtype),
+                        scaling=_scaling(backend))
+        shape = "x".join(map(str, r["latent_shape"]))
+        emit(r, as_json, f"{dst}  latents {shape}  from {r['frames']} frames {r['width']}x{r['height']} "
+             f"@ {r['fps']} fps  ({r['frames_per_s']} frames/s)")
+
+
+def _scaling(backend) -> dict:
+    cfg = backend.model.config if hasattr(backend, "model") else None
+    if cfg is None:
+        return {}
+    return {k: getattr(cfg, k) for k in ("scaling_factor", "shift_factor", "latents_mean", "latents_std")}
+
+
+def _video_options(fn):
+    for option in reversed([
+        click.option("--codec", default="libx264", show_default=True, help="Video codec (libx264, libx265, mpeg4, ...)."),
+        click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="Quality (lower is better)."),
+        click.option("--audio-from", type=click.Path(), help="Copy the audio track of this file into the output."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+@main.command()
+@click.argument("latents", nargs=-1, required=True)
+@click.option("-o", "--output", help="Output video file (one input) or folder. Default: beside each input.")
+@stream_options
+@_video_options
+@handle_errors
+def decode(latents, output, model, device, dtype, chunk_frames, tile, as_json, quiet, codec, crf, audio_from):
+    """Decode NAME.latent.safetensors files into videos (mp4 by default).
+
+    The video gets the source's width, height, frame count and fps. A latent file made by
+    another model is refused: decode with the --model that encoded it.
+    """
+    from .io.latent_file import default_video_path
+    from .runtime.jobs import decode_file
+
+    opts = make_options(chunk_frames, tile, quiet)
+    files = expand_inputs(latents, "latent")
+    outs = output_paths(files, output, default_video_path)
+    backend = make_backend(model, device, dtype)
+    for src, dst in zip(files, outs):
+        r = decode_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
+        emit(r, as_json, f"{dst}  {r['frames']} frames {r['width']}x{r['height']} @ {r['fps']} fps  "
+             f"({r['frames_per_s']} frames/s)")
+
+
+@main.command()
+@click.argument("input")
+@click.option("-o", "--output", required=True, help="Output video file.")
+@stream_options
+@_video_options
+@handle_errors
+def roundtrip(input, output, model, device, dtype, chunk_frames, tile, as_json, quiet, codec, crf, audio_from):
+    """Encode and decode INPUT in one stream; print PSNR and SSIM against the source.
+
+    Quality is measured on the decoded uint8 frames at the source size, before the output
+    codec compresses them.
+    """
+    from .runtime.jobs import roundtrip_file
+
+    opts = make_options(chunk_frames, tile, quiet)
+    (src,) = expand_inputs((input,), "video")[:1]
+    backend = make_backend(model, device, dtype)
+    r = roundtrip_file(backend, src, Path(output), opts, codec=codec, crf=crf, audio_from=audio_from)
+    emit(r, as_json, f"{output}  {r['frames']} frames {r['width']}x{r['height']}  PSNR {r['psnr']:.2f} dB  "
+         f"SSIM {r['ssim']:.4f}  ({r['frames_per_s']} frames/s)")
+
+
+@main.command()
+@click.argument("file")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@handle_errors
+def info(file, as_json):
+    """Describe a latent file or a model (folder or preset name)."""
+    from .describe import describe
+
+    result = describe(file)
+    click.echo(json.dumps(result, indent=2) if as_json else "\n".join(f"{k:22s} {v}" for k, v in result.items()))
+
+
+@main.command()
+@click.argument("folder", nargs=-1, required=True)
+@click.option("--model", "-m", required=True, help="Model folder to compute the statistics for (config.json is updated).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--max-frames", type=int, default=None, help="Use at most this many frames of each video.")
+@click.option("--dry-run", is_flag=True, help="Print the statistics without writing config.json.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True)
+@handle_errors
+def stats(folder, model, device, max_frames, dry_run, as_json, quiet):
+    """Compute latent normalisation statistics over real videos and store them in the model.
+
+    Writes per-channel latents_mean/latents_std and a global shift_factor/scaling_factor into
+    MODEL/config.json, which vaekit.load(...).normalize() and the diffusers adapter use.
+    """
+    from .model import resolve_model_dir
+    from .runtime.stats import latent_stats, write_stats
+
+    model_dir = resolve_model_dir(model)
+    videos = expand_inputs(folder, "video")
+    backend = make_backend(str(model_dir), device, "fp32")
+    result = latent_stats(backend, videos, make_options(16, "auto", quiet), max_frames)
+    if not dry_run:
+        result["written_to"] = str(write_stats(model_dir, result))
+    emit(result, as_json, "\n".join(f"{k}: {v}" for k, v in result.items()))
+
+
+@main.command()
+@click.option("-o", "--output", default="vaekit-demo", show_default=True, help="Folder for the demo files.")
+@click.option("--model", "-m", default="tiny", show_default=True)
+@click.option("--frames", type=int, default=33, show_default=True)
+@click.option("--size", type=int, default=256, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def demo(output, model, frames, size, as_json):
+    """Make a sample clip (a real photograph with camera motion), encode it, decode it, and
+    print where everything went and the PSNR/SSIM of the reconstruction."""
+    from .io.synthetic import write_sample_clip
+    from .runtime.jobs import StreamOptions, decode_file, encode_file
+    from .runtime.quality import compare_videos
+
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    clip = write_sample_clip(out / "sample.mp4", num_frames=frames, width=size, height=size)
+    backend = make_backend(model, "cpu", "fp32")
+    opts = StreamOptions()
+    latent = out / "sample.latent.safetensors"
+    decoded = out / "sample.decoded.mp4"
+    e = encode_file(backend, clip, latent, opts, scaling=_scaling(backend))
+    d = decode_file(backend, latent, decoded, opts)
+    q = compare_videos(clip, decoded)
+    result = {"source": str(clip), "latent": str(latent), "decoded": str(decoded), **q,
+              "encode_frames_per_s": e["frames_per_s"], "decode_frames_per_s": d["frames_per_s"]}
+    emit(result, as_json, "\n".join([
+        f"source  {clip}",
+        f"latent  {latent}  ({'x'.join(map(str, e['latent_shape']))})",
+        f"decoded {decoded}",
+        f"PSNR {q['psnr']:.2f} dB  SSIM {q['ssim']:.4f}  (decoded mp4 vs source mp4, {q['frames']} frames)",
+    ]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,151 @@
+"""Find the phases of a run, then run every health rule over them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .checks import (
+    PHASE_CHECKS,
+    Context,
+    PhaseData,
+    check_bookkeeping,
+    check_nonfinite,
+    check_phases,
+    check_val,
+    infer_kl_weight,
+)
+from .logs import Record, Run
+from .report import Finding, Report
+from .rules import DEFAULT_RULES, Rules
+from .stats import median
+
+DEFAULT_WINDOW = 20
+_ADVERSARIAL_PHASES = {"adversarial", "gan", "disc", "discriminator", "phase2", "2"}
+
+
+@dataclass
+class Phases:
+    split: int  # index of the first phase-2 line (len(records) when phase 2 has not begun)
+    disc_start: int | None
+    source: str | None
+
+    def to_dict(self, records: list[Record], recipe: dict[str, Any]) -> dict[str, Any]:
+        def span(recs: list[Record]) -> dict[str, Any] | None:
+            if not recs:
+                return None
+            return {"first_step": recs[0].step, "last_step": recs[-1].step, "lines": len(recs)}
+
+        d: dict[str, Any] = {
+            "disc_start": self.disc_start,
+            "disc_start_source": self.source,
+            "phase1": span(records[: self.split]),
+            "phase2": span(records[self.split :]),
+        }
+        if recipe.get("disc_start") is not None:
+            d["recipe_disc_start"] = int(recipe["disc_start"])
+        return d
+
+
+def _first(records: list[Record], pred) -> int | None:
+    return next((i for i, r in enumerate(records) if pred(r)), None)
+
+
+def detect_phases(records: list[Record], recipe: dict[str, Any] | None = None) -> Phases:
+    """Where the discriminator starts: the ``phase`` field, ``disc_factor`` going from 0 to > 0,
+    or ``disc_loss`` first appearing (or first turning non-zero)."""
+    recipe = recipe or {}
+    idx, source = None, None
+    if any(r.phase for r in records):
+        idx = _first(records, lambda r: (r.phase or "").lower() in _ADVERSARIAL_PHASES)
+        source = "phase"
+    elif any("disc_factor" in r.values for r in records):
+        idx = _first(records, lambda r: r.values.get("disc_factor", 0) > 0)
+        source = "disc_factor"
+    elif any("disc_loss" in r.values for r in records):
+        first_present = _first(records, lambda r: "disc_loss" in r.values)
+        if first_present:
+            idx = first_present
+        else:
+            nz = _first(records, lambda r: r.values.get("disc_loss", 0) != 0)
+            idx = nz
+        source = "disc_loss"
+    if idx is None:
+        return Phases(len(records), None, None)
+    ds_recipe = recipe.get("disc_start")
+    if idx == 0:
+        first = records[0].step or 0
+        if ds_recipe is not None and ds_recipe <= first:
+            return Phases(0, int(ds_recipe), "recipe")
+        return Phases(0, None, None)
+    step = int(records[idx].step or 0)
+    prev = int(records[idx - 1].step or 0)
+    if ds_recipe is not None and prev < ds_recipe <= step:
+        step = int(ds_recipe)  # the switch happened between two log lines; the recipe is exact
+    return Phases(idx, step, source)
+
+
+def build_context(
+    records: list[Record],
+    phases: Phases,
+    recipe: dict[str, Any],
+    rules: Rules,
+    window: int,
+) -> Context:
+    ctx = Context(rules=rules, window=window, recipe=recipe, disc_start=phases.disc_start)
+    p1 = records[: phases.split][-window:]
+    for key in ("rec_loss", "grad_norm", "perception_loss"):
+        vals = [r.values[key] for r in p1 if key in r.values and math.isfinite(r.values[key])]
+        if vals:
+            ctx.baseline[key] = median(vals)
+    ctx.kl = infer_kl_weight(records, ctx)
+    return ctx
+
+
+def diagnose(run: Run, rules: Rules | None = None, window: int = DEFAULT_WINDOW) -> Report:
+    """Judge a parsed run. ``window`` is the number of recent lines per phase that the rules
+    judge the current state (and the trend) on."""
+    if window < 2:
+        raise ValueError("window must be at least 2 lines")
+    rules = rules or DEFAULT_RULES
+    recipe = run.recipe()
+    records = run.train
+    phases = detect_phases(records, recipe)
+    ctx = build_context(records, phases, recipe, rules, window)
+    phase_dict = phases.to_dict(records, recipe)
+
+    findings: list[Finding] = []
+    ph_f = check_phases(phase_dict, records, ctx)
+    if ph_f is not None:
+        findings.append(ph_f)
+    findings.append(check_bookkeeping(records, ctx))
+    findings.append(check_nonfinite(records, ctx))
+    vf = check_val(run.val, ctx)
+    if vf is not None:
+        findings.append(vf)
+    for name, recs in (("vae", records[: phases.split]), ("adversarial", records[phases.split :])):
+        if not recs:
+            continue
+        ph = PhaseData(name, recs)
+        for check in PHASE_CHECKS:
+            f = check(ph, ctx)
+            if f is not None:
+                findings.append(f)
+
+    summary: dict[str, Any] = {
+        "lines": len(records),
+        "val_lines": len(run.val),
+        "first_step": records[0].step,
+        "last_step": records[-1].step,
+        "window": window,
+        "recipe": recipe,
+        "recipe_source": run.config_source,
+    }
+    if ctx.kl is not None:
+        summary["kl_weight"] = {
+            "value": ctx.kl.value,
+            "source": ctx.kl.source,
+            "upper_bound": ctx.kl.upper_bound,
+        }
+    return Report(run.source, run.fmt, phase_dict, findings, summary, list(run.notes))

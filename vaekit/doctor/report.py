@@ -1,0 +1,202 @@
+"""Findings, the overall verdict, and the text / JSON renderings of a doctor report."""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any
+
+LEVELS = ("ok", "watch", "act")
+_RANK = {name: i for i, name in enumerate(LEVELS)}
+PHASE_LABELS = {"all": "Whole run", "vae": "Phase 1 (VAE)", "adversarial": "Phase 2 (adversarial)"}
+
+
+def worst(levels: list[str]) -> str:
+    return max(levels, key=lambda lv: _RANK[lv], default="ok")
+
+
+def rank(level: str) -> int:
+    return _RANK[level]
+
+
+@dataclass
+class Finding:
+    """One verdict on one metric (in one phase), with the numbers behind it."""
+
+    metric: str
+    level: str
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    phase: str = "all"
+    advice: str = ""
+
+    def __post_init__(self) -> None:
+        if self.level not in _RANK:
+            raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
+
+    @property
+    def key(self) -> str:
+        return self.metric if self.phase == "all" else f"{self.metric}@{self.phase}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "metric": self.metric,
+            "level": self.level,
+            "message": self.message,
+            "evidence": _jsonable(self.evidence),
+            "phase": self.phase,
+        }
+        if self.advice:
+            d["advice"] = self.advice
+        return d
+
+    def __str__(self) -> str:
+        where = "" if self.phase == "all" else f" ({PHASE_LABELS.get(self.phase, self.phase)})"
+        text = f"[{self.level}] {self.metric}{where}: {self.message}"
+        if self.advice and self.level != "ok":
+            text += f" Next: {self.advice}"
+        return text
+
+
+@dataclass
+class Report:
+    source: str
+    fmt: str
+    phases: dict[str, Any]
+    findings: list[Finding]
+    summary: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def overall(self) -> str:
+        return worst([f.level for f in self.findings])
+
+    def finding(self, metric: str, phase: str | None = None) -> Finding | None:
+        for f in self.findings:
+            if f.metric == metric and (phase is None or f.phase == phase):
+                return f
+        return None
+
+    def next_steps(self) -> list[str]:
+        top = self.overall
+        steps = [f.advice for f in self.findings if f.level == top and f.advice]
+        if top == "ok":
+            steps = [f.advice for f in self.findings if f.advice and f.metric == "phases"]
+            steps.append("Nothing to change: let the run continue.")
+        elif top == "watch" and all(f.evidence.get("expected") for f in self.findings if f.level == "watch"):
+            steps.append("Nothing to change yet: what is moving is expected at this point of training.")
+        out: list[str] = []
+        for s in steps:
+            if s not in out:
+                out.append(s)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "overall": self.overall,
+            "source": self.source,
+            "format": self.fmt,
+            "phases": _jsonable(self.phases),
+            "summary": _jsonable(self.summary),
+            "findings": [f.to_dict() for f in self.findings],
+            "next_steps": self.next_steps(),
+            "notes": list(self.notes),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def to_text(self, width: int = 100) -> str:
+        return render_text(self, width)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Evidence as strict JSON: non-finite floats become strings ('nan', 'inf')."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return float(f"{obj:.6g}")
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
+def phase_line(phases: dict[str, Any]) -> str:
+    p1, p2, ds = phases.get("phase1"), phases.get("phase2"), phases.get("disc_start")
+    parts = []
+    if p1:
+        parts.append(f"phase 1 (VAE) steps {p1['first_step']}-{p1['last_step']} ({p1['lines']} lines)")
+    if p2:
+        parts.append(f"phase 2 (adversarial) steps {p2['first_step']}-{p2['last_step']} ({p2['lines']} lines)")
+    text = "; ".join(parts)
+    if ds is not None:
+        text += f"; the discriminator starts at step {ds} (from {phases.get('disc_start_source')})"
+    elif p2 and not p1:
+        text += "; the discriminator was already on at the first logged line"
+    else:
+        text += "; the discriminator has not started"
+        if phases.get("recipe_disc_start") is not None:
+            text += f" (recipe: disc_start = {phases['recipe_disc_start']})"
+    return text
+
+
+def render_text(report: Report, width: int = 100) -> str:
+    out: list[str] = []
+    summ = report.summary
+    head = f"vaekit doctor: {report.source}"
+    out.append(head)
+    out.append("=" * min(len(head), width))
+    desc = f"{summ.get('lines', '?')} training lines"
+    if summ.get("val_lines"):
+        desc += f", {summ['val_lines']} validation lines"
+    desc += f", format {report.fmt}"
+    recipe = summ.get("recipe") or {}
+    if recipe:
+        desc += "; recipe: " + ", ".join(f"{k}={_fmt(v)}" for k, v in recipe.items())
+    else:
+        desc += "; no recipe found (kl_weight is inferred from the log)"
+    out.extend(textwrap.wrap(desc, width))
+    out.extend(textwrap.wrap("Phases: " + phase_line(report.phases), width, subsequent_indent="  "))
+    for note in report.notes:
+        out.extend(textwrap.wrap("Note: " + note, width, subsequent_indent="  "))
+    out.append("")
+    out.append(f"Overall: {report.overall.upper()}")
+    for phase in ("all", "vae", "adversarial"):
+        group = [f for f in report.findings if f.phase == phase]
+        if not group:
+            continue
+        out.append("")
+        out.append(PHASE_LABELS[phase])
+        for f in group:
+            tag = f"  [{f.level:<5}] {f.metric}: "
+            body = f.message
+            if f.evidence.get("expected"):
+                body = "(expected) " + body
+            out.extend(
+                textwrap.wrap(tag + body, width, subsequent_indent=" " * 10, break_on_hyphens=False)
+            )
+            if f.advice and f.level != "ok":
+                out.extend(
+                    textwrap.wrap(
+                        "next: " + f.advice,
+                        width,
+                        initial_indent=" " * 10,
+                        subsequent_indent=" " * 16,
+                        break_on_hyphens=False,
+                    )
+                )
+    out.append("")
+    out.append("What to do next:")
+    for step in report.next_steps():
+        out.extend(textwrap.wrap(step, width, initial_indent="  - ", subsequent_indent="    "))
+    return "\n".join(out) + "\n"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)

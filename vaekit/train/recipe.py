@@ -1,0 +1,185 @@
+"""The training recipe: every knob of a run, read from TOML, overridden from the command line.
+
+A recipe file groups its keys in one-level tables (``[model]``, ``[data]``, ``[loss]``, ``[gan]``,
+``[optim]``, ``[run]``) for readability; key names are unique across tables, so the command
+line addresses them flat (``--kl-weight`` sets ``kl_weight``). The resolved recipe (file +
+overrides) is written back as ``RUN_DIR/config.toml``, which is what ``--resume`` and
+``vaekit doctor`` read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+SECTIONS = ("model", "data", "loss", "gan", "optim", "run")
+MIXED_PRECISION = ("fp32", "bf16", "fp16")
+PIXEL_LOSSES = ("l1", "l2")
+GAN_LOSSES = ("hinge", "vanilla")
+
+
+def _key(section: str, default: Any, doc: str):
+    kwargs = {"default_factory": lambda: list(default)} if isinstance(default, list) else {"default": default}
+    return field(metadata={"section": section, "doc": doc}, **kwargs)
+
+
+@dataclass
+class Recipe:
+    """A resolved training recipe. Field docs double as the comments of ``config.toml``."""
+
+    # [model]
+    model: str = _key("model", "tiny", "preset name or model folder whose config.json defines the architecture")
+    init_weights: str = _key("model", "", "model folder to start from (fine-tuning); empty: fresh init")
+    grad_checkpointing: bool = _key("model", False, "recompute residual blocks in backward to save memory")
+    # [data]
+    data: list[str] = _key("data", ["builtin:photos"], "video/image folders, files or globs; builtin:photos[:a,b]")
+    val_data: list[str] = _key("data", [], "validation sources (same forms as data); empty: no validation")
+    num_frames: int = _key("data", 17, "frames per clip, 1 + 4k (1 for image-only data)")
+    resolution: int = _key("data", 256, "square crop size in pixels after resizing the short side")
+    sample_rate: int = _key("data", 1, "take every n-th frame of a video")
+    num_workers: int = _key("data", 2, "DataLoader worker processes per rank (0: decode in the main process)")
+    val_clips: int = _key("data", 8, "number of fixed validation clips")
+    # [loss]
+    pixel_loss: str = _key("loss", "l1", "l1 or l2")
+    pixelloss_weight: float = _key("loss", 1.0, "weight of the pixel loss (rec_loss)")
+    perceptual_weight: float = _key("loss", 1.0, "weight of LPIPS (perception_loss); 0 disables it")
+    lpips_net: str = _key("loss", "vgg", "LPIPS backbone: vgg or alex")
+    lpips_backbone_path: str = _key("loss", "", "torchvision backbone weights (.pth); empty: TORCH_HOME cache")
+    lpips_random_backbone: bool = _key("loss", False, "tests only: random backbone, the numbers are NOT LPIPS")
+    kl_weight: float = _key("loss", 1e-6, "weight of the KL term (kl_loss is summed over the latent)")
+    sample_posterior: bool = _key("loss", True, "decode a posterior sample (true) or its mean (false)")
+    # [gan]
+    disc_start: int = _key("gan", 2000, "step at which the discriminator starts (phase 2)")
+    disc_weight: float = _key("gan", 0.5, "scale of the adaptive d_weight")
+    disc_factor: float = _key("gan", 1.0, "disc_factor from disc_start on")
+    disc_loss: str = _key("gan", "hinge", "hinge or vanilla")
+    disc_channels: int = _key("gan", 64, "width of the first discriminator layer")
+    disc_layers: int = _key("gan", 3, "strided layers of the 3D PatchGAN")
+    disc_lr: float = _key("gan", 1e-4, "discriminator learning rate")
+    # [optim]
+    lr: float = _key("optim", 1e-4, "generator learning rate after warmup")
+    warmup_steps: int = _key("optim", 0, "linear learning-rate warmup of the generator")
+    adam_beta1: float = _key("optim", 0.9, "AdamW beta1 (both optimizers)")
+    adam_beta2: float = _key("optim", 0.99, "AdamW beta2 (both optimizers)")
+    weight_decay: float = _key("optim", 0.0, "AdamW weight decay (both optimizers)")
+    clip_grad: float = _key("optim", 1.0, "max gradient norm of generator and discriminator; 0: no clipping")
+    batch_size: int = _key("optim", 1, "clips per rank and step (global batch = batch_size x ranks)")
+    max_steps: int = _key("optim", 10000, "total optimizer steps")
+    ema_decay: float = _key("optim", 0.999, "decay of the generator weights' moving average")
+    mixed_precision: str = _key("optim", "fp32", "fp32, bf16 or fp16 (fp16 uses a gradient scaler)")
+    # [run]
+    out: str = _key("run", "runs/tiny", "run directory")
+    seed: int = _key("run", 0, "seed of data order, crops, posterior samples and initialisation")
+    device: str = _key("run", "auto", "auto (CUDA when available), cpu or cuda")
+    log_every: int = _key("run", 10, "steps between metrics lines")
+    val_every: int = _key("run", 500, "steps between validations; 0: never")
+    save_every: int = _key("run", 1000, "steps between checkpoints (one is always written at the end)")
+    keep_last: int = _key("run", 3, "checkpoints kept on disk")
+    max_bad_steps: int = _key("run", 5, "non-finite steps in a row that stop the run")
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise InputError for values no run could use."""
+        checks = [
+            (self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}"),
+            (self.pixel_loss in PIXEL_LOSSES, f"pixel_loss must be one of {PIXEL_LOSSES}"),
+            (self.disc_loss in GAN_LOSSES, f"disc_loss must be one of {GAN_LOSSES}"),
+            (self.lpips_net in ("vgg", "alex"), "lpips_net must be vgg or alex"),
+            (self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda"),
+            (self.num_frames >= 1 and self.resolution >= 8, "num_frames must be >= 1 and resolution >= 8"),
+            (min(self.sample_rate, self.batch_size, self.log_every, self.save_every) >= 1,
+             "sample_rate, batch_size, log_every and save_every must be >= 1"),
+            (min(self.max_steps, self.disc_start, self.val_every, self.warmup_steps, self.num_workers) >= 0,
+             "max_steps, disc_start, val_every, warmup_steps and num_workers must be >= 0"),
+            (self.keep_last >= 1 and self.max_bad_steps >= 1, "keep_last and max_bad_steps must be >= 1"),
+            (0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)"),
+            (self.data != [], "data needs at least one source"),
+        ]
+        for name, value in dataclasses.asdict(self).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InputError(f"recipe key {name} must be a finite number, got {value}")
+        for ok, message in checks:
+            if not ok:
+                raise InputError(f"bad recipe: {message}")
+
+    # -- reading ----------------------------------------------------------------------------
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], where: str = "recipe") -> Recipe:
+        """Build from flat keys or one-level tables; unknown keys and wrong types are errors."""
+        flat: dict[str, Any] = {}
+        for key, value in values.items():
+            if isinstance(value, dict):
+                flat.update(value)
+            else:
+                flat[key] = value
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(flat) - set(fields))
+        if unknown:
+            raise InputError(f"{where}: unknown keys {unknown}; known keys: {', '.join(fields)}")
+        return cls(**{k: _coerce(k, v, fields[k].type, where) for k, v in flat.items()})
+
+    @classmethod
+    def from_toml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+        """Read a recipe file and apply command-line overrides (``None`` values are ignored)."""
+        path = Path(path)
+        try:
+            values = tomllib.loads(path.read_text())
+        except OSError as e:
+            raise InputError(f"cannot read recipe {path}: {e.strerror}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise InputError(f"recipe {path} is not valid TOML: {e}") from None
+        recipe = cls.from_mapping(values, where=str(path))
+        return recipe.replace(**(overrides or {}))
+
+    def replace(self, **overrides: Any) -> Recipe:
+        """A copy with ``overrides`` applied (``None`` values are ignored)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return Recipe.from_mapping({**dataclasses.asdict(self), **given}, where="command line")
+
+    # -- writing ----------------------------------------------------------------------------
+    def to_toml(self) -> str:
+        """The recipe as TOML, one table per section, each key with its doc as a comment."""
+        lines = ["# Resolved vaekit training recipe (recipe file + command-line overrides)."]
+        for section in SECTIONS:
+            lines += ["", f"[{section}]"]
+            for f in dataclasses.fields(self):
+                if f.metadata["section"] == section:
+                    lines.append(f"{f.name} = {_toml_value(getattr(self, f.name))}  # {f.metadata['doc']}")
+        return "\n".join(lines) + "\n"
+
+    def differences(self, other: Recipe) -> list[str]:
+        """Names of the keys whose values differ from ``other``."""
+        mine, theirs = dataclasses.asdict(self), dataclasses.asdict(other)
+        return [k for k in mine if mine[k] != theirs[k]]
+
+
+def _coerce(name: str, value: Any, type_name: str, where: str) -> Any:
+    """Check one value against its field type (ints are accepted for floats)."""
+    expected = {"str": str, "int": int, "float": (int, float), "bool": bool, "list[str]": list}[type_name]
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, expected) or (is_bool and type_name != "bool"):
+        raise InputError(f"{where}: {name} must be {type_name}, got {value!r}")
+    if type_name == "list[str]":
+        if not all(isinstance(v, str) for v in value):
+            raise InputError(f"{where}: {name} must be a list of strings, got {value!r}")
+        return list(value)
+    return float(value) if type_name == "float" else value
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON string escapes are valid TOML basic-string escapes
+    return "[" + ", ".join(_toml_value(v) for v in value) + "]"
