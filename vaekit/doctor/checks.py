@@ -392,6 +392,19 @@ def check_grad_norm(ph: PhaseData, ctx: Context) -> Finding | None:
         )
         ev["phase1_median"] = base
     w = ctx.recipe.get("pixelloss_weight")
+    bs = ctx.recipe.get("batch_size")
+    clip = ctx.recipe.get("clip_grad")
+    if ph.name == "adversarial" and base:
+        same = []
+        if w is not None and w > 1:
+            same.append(f"pixelloss_weight = {num(w)}")
+            ev["pixelloss_weight"] = w
+        if bs is not None and int(bs) == 1:
+            same.append("batch_size = 1")
+            ev["batch_size"] = 1
+        if same:
+            msg += f" What phase 1 says about {' and '.join(same)} holds here too."
+        w = bs = None
     if w is not None and w > 1:
         msg += (
             f" pixelloss_weight = {num(w)} multiplies the pixel term's gradient by {num(w)}, so a norm of "
@@ -399,11 +412,9 @@ def check_grad_norm(ph: PhaseData, ctx: Context) -> Finding | None:
             f"terms are not scaled, so the total grows by less than {num(w)}x)."
         )
         ev["pixelloss_weight"] = w
-    bs = ctx.recipe.get("batch_size")
     if bs is not None and int(bs) == 1:
         msg += " batch_size = 1: every step sees one clip, so the gradient is a noisy estimate and its norm jumps."
         ev["batch_size"] = 1
-    clip = ctx.recipe.get("clip_grad")
     if clip is not None and clip > 0:
         frac = sum(v > clip for v in rv) / len(rv)
         ev["clip_grad"] = clip
@@ -422,8 +433,9 @@ def check_grad_norm(ph: PhaseData, ctx: Context) -> Finding | None:
     advice = ""
     if level == "act":
         advice = (
-            "Lower the lr (or disc_weight if this is phase 2), make sure clip_grad is applied to the "
-            "generator, and resume from a checkpoint before the spike if losses have jumped too."
+            ("Lower disc_weight or the lr" if ph.name == "adversarial" else "Lower the lr")
+            + ", make sure clip_grad is applied to the generator, and resume from a checkpoint before "
+            f"step {rs[rv.index(hi)]} if the losses jumped too."
         )
     elif level == "watch":
         advice = f"Keep an eye on it; act if it goes above {num(rules.grad_norm_act)}."
@@ -633,7 +645,7 @@ def check_kl(ph: PhaseData, ctx: Context) -> Finding | None:
     klpart = f"kl_loss {num(kl_vals[0])} at step {steps[0]} -> {num(kl_vals[-1])} at step {steps[-1]} ({tr.words()})"
     if not shares:
         if kl.value is None:
-            return Finding("kl_loss", "ok", klpart[0].upper() + klpart[1:] + "; kl_weight unknown.", ev, ph.name)
+            return Finding("kl_loss", "ok", f"kl_weight unknown; {klpart}.", ev, ph.name)
         term = kl.value * median(kr)
         ev["kl_term"] = term
         return Finding(
@@ -657,10 +669,10 @@ def check_kl(ph: PhaseData, ctx: Context) -> Finding | None:
         wtext = "kl_weight unknown"
     if shares and (silenced_lines == len(shares) or share < rules.kl_silenced):
         ev["silenced"] = True
-        tterm = f" x {num(kl_vals[-1])} = {num(kl.value * kl_vals[-1])}" if kl.value else ""
+        tterm = f" x kl_loss {num(kl_vals[-1])} = {num(kl.value * kl_vals[-1])}" if kl.value else ""
         msg = (
-            f"KL is silenced: {wtext}{tterm}, so vae_loss equals nll_loss and the KL term adds nothing. "
-            f"{klpart[0].upper() + klpart[1:]}. The model trains as a plain autoencoder: sharp "
+            f"KL is silenced: {wtext}{tterm}, so vae_loss equals nll_loss and the KL term adds nothing "
+            f"({klpart}: large, but it carries no weight). The model trains as a plain autoencoder: sharp "
             "reconstructions, but the latent is not pulled toward N(0, 1), which makes it harder for a "
             "diffusion model to generate from. Fine when compression quality is the goal."
         )

@@ -125,6 +125,14 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+_SOURCES = {
+    "phase": "the log's phase field",
+    "disc_factor": "disc_factor turns on",
+    "disc_loss": "disc_loss appears",
+    "recipe": "recipe's disc_start",
+}
+
+
 def phase_line(phases: dict[str, Any]) -> str:
     p1, p2, ds = phases.get("phase1"), phases.get("phase2"), phases.get("disc_start")
     parts = []
@@ -134,7 +142,8 @@ def phase_line(phases: dict[str, Any]) -> str:
         parts.append(f"phase 2 (adversarial) steps {p2['first_step']}-{p2['last_step']} ({p2['lines']} lines)")
     text = "; ".join(parts)
     if ds is not None:
-        text += f"; the discriminator starts at step {ds} (from {phases.get('disc_start_source')})"
+        how = _SOURCES.get(phases.get("disc_start_source"), phases.get("disc_start_source"))
+        text += f"; the discriminator starts at step {ds} ({how})"
     elif p2 and not p1:
         text += "; the discriminator was already on at the first logged line"
     else:

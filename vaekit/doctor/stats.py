@@ -35,7 +35,7 @@ class Trend:
         if self.label == "too short":
             return "too few lines for a trend"
         if self.label == "flat":
-            return f"flat ({self.change:+.0%} across the window)"
+            return "flat" if abs(self.change) < 0.005 else f"flat ({self.change:+.0%} across the window)"
         return f"{self.label} ({self.change:+.0%} across the window)"
 
 
