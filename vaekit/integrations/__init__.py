@@ -1,0 +1,1 @@
+"""Adapters that let vaekit models stand in for other libraries' VAEs."""
