@@ -44,6 +44,9 @@ _ODD_SIZE_NEEDS_444 = {"libx264", "libx265"}
 # what this PyAV/FFmpeg build contains.
 _WRITE_CODECS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9", "mpeg4")
 
+# Smallest width and height these encoders accept (measured with this wheel's libraries).
+_MIN_SIDE = {"libx265": 16, "libsvtav1": 4}
+
 _MOV_SUFFIXES = {".mp4", ".mov", ".m4v"}
 
 # Audio codecs that may be stream-copied into these muxers and still play everywhere; other
@@ -384,6 +387,12 @@ class VideoWriter:
         encoder = _video_encoder(codec)
         if width < 1 or height < 1:
             raise ValueError(f"frame size must be positive, got {width}x{height}")
+        min_side = _MIN_SIDE.get(encoder.name, 1)
+        if min(width, height) < min_side:
+            raise OutputError(
+                f"{encoder.name} cannot encode frames smaller than {min_side}x{min_side} "
+                f"(got {width}x{height}); use --codec libx264"
+            )
         self.path = Path(path)
         self.width, self.height = int(width), int(height)
         self.fps = Fraction(fps)
