@@ -234,7 +234,9 @@ def check_bookkeeping(records: list[Record], ctx: Context) -> Finding:
                 if name == "vae" and results.get("nll") is not None:
                     r0 = next(r for r in records if r.step == f["step"])
                     n0 = r0.values.get("nll_loss")
-                    if n0 is not None and abs(f["logged"] - n0) <= _tol(rules, r0.q("vae_loss") + r0.q("nll_loss"), n0):
+                    if n0 is not None and abs(f["logged"] - n0) <= _tol(
+                        rules, r0.q("vae_loss") + r0.q("nll_loss"), n0
+                    ):
                         extra = "; vae_loss equals nll_loss there, so the KL term is not applied at all"
                 broken.append(
                     f"{label} fails at {res['violations']} of {res['checked']} lines (first at step "
@@ -529,7 +531,8 @@ def check_rec_loss(ph: PhaseData, ctx: Context) -> Finding | None:
         ev["recovery_steps"] = steps[rec_idx] - ds
     if recovered_now and rec_idx is not None:
         msg = (
-            spike + f" That is the expected reaction to the new adversarial term, and it recovered: back under "
+            spike
+            + f" That is the expected reaction to the new adversarial term, and it recovered: back under "
             f"{num(thr)} ({num(rules.rec_loss_recovered)}x the phase-1 level) at step {steps[rec_idx]}, "
             f"{steps[rec_idx] - ds} steps after disc_start ({steps[rec_idx] - peak_step} after the peak). "
             f"Now {num(cur)} ({tr.words()})."
@@ -557,7 +560,9 @@ def check_rec_loss(ph: PhaseData, ctx: Context) -> Finding | None:
         )
     msg = (
         spike + f" {since} steps later it has still not recovered: {num(cur)} now ({num(cur / base)}x the "
-        f"phase-1 level, {tr.words()}), above {num(thr)}." + relapse + " The adversarial term is winning over "
+        f"phase-1 level, {tr.words()}), above {num(thr)}."
+        + relapse
+        + " The adversarial term is winning over "
         "reconstruction."
     )
     return Finding(
@@ -599,7 +604,8 @@ def check_perception(ph: PhaseData, ctx: Context) -> Finding | None:
         return Finding(
             "perception_loss",
             "watch",
-            msg + f", above the ceiling of {num(ceiling)}{scaled}: reconstructions are likely to look blurry.",
+            msg
+            + f", above the ceiling of {num(ceiling)}{scaled}: reconstructions are likely to look blurry.",
             ev,
             ph.name,
             "Look at the sample images; if they are soft, raise perceptual_weight or lower kl_weight.",
@@ -607,7 +613,8 @@ def check_perception(ph: PhaseData, ctx: Context) -> Finding | None:
     return Finding(
         "perception_loss",
         "ok",
-        msg + f", below the ceiling of {num(ceiling)}{scaled}, under which frames keep their texture and edges.",
+        msg
+        + f", below the ceiling of {num(ceiling)}{scaled}, under which frames keep their texture and edges.",
         ev,
         ph.name,
     )
@@ -688,7 +695,9 @@ def check_kl(ph: PhaseData, ctx: Context) -> Finding | None:
         return Finding(
             "kl_loss",
             "act",
-            "KL dominates the loss: " + body + " Reconstruction barely steers training, so expect blurry output.",
+            "KL dominates the loss: "
+            + body
+            + " Reconstruction barely steers training, so expect blurry output.",
             ev,
             ph.name,
             "Lower kl_weight (around 1e-6 is common for video VAEs; 1e-12 turns it off) unless a strongly "
@@ -732,7 +741,13 @@ def check_disc_loss(ph: PhaseData, ctx: Context) -> Finding | None:
     cur = median(rv)
     tr = trend(rv, rules.trend_flat)
     lo, hi = rules.disc_loss_low, rules.disc_loss_high
-    ev = {"recent_median": cur, "recent_min": min(rv), "recent_max": max(rv), "trend": tr.label, "band": [lo, hi]}
+    ev = {
+        "recent_median": cur,
+        "recent_min": min(rv),
+        "recent_max": max(rv),
+        "trend": tr.label,
+        "band": [lo, hi],
+    }
     left = _left_band(steps, vals, lo, hi, max(3, ctx.window // 4))
     since = f" (outside the band since step {left})" if left is not None and left > steps[0] else ""
     head = f"{_range(rv)} over the last {len(rv)} lines (median {num(cur)}, {tr.words()})"
@@ -795,7 +810,8 @@ def check_logits(ph: PhaseData, ctx: Context) -> Finding | None:
     pairs = [
         (int(r.step or 0), r.values["logits_real"], r.values["logits_fake"])
         for r in ph.records
-        if math.isfinite(r.values.get("logits_real", math.nan)) and math.isfinite(r.values.get("logits_fake", math.nan))
+        if math.isfinite(r.values.get("logits_real", math.nan))
+        and math.isfinite(r.values.get("logits_fake", math.nan))
     ]
     if not pairs:
         return None
@@ -954,7 +970,15 @@ def check_total_loss(ph: PhaseData, ctx: Context) -> Finding | None:
             f" (e.g. step {r.step}: {num(r.values['total_loss'])} = vae_loss {num(v)} + d_weight {num(dw)}{dft} "
             f"x g_loss {num(g)})"
         )
-        ev.update({"example_step": r.step, "total_loss": r.values["total_loss"], "vae_loss": v, "d_weight": dw, "g_loss": g})
+        ev.update(
+            {
+                "example_step": r.step,
+                "total_loss": r.values["total_loss"],
+                "vae_loss": v,
+                "d_weight": dw,
+                "g_loss": g,
+            }
+        )
     gan = ctx.recipe.get("gan_loss", "hinge")
     return Finding(
         "total_loss",
@@ -968,12 +992,22 @@ def check_total_loss(ph: PhaseData, ctx: Context) -> Finding | None:
 
 
 def check_val(val: list[Record], ctx: Context) -> Finding | None:
-    pts = [(int(r.step or 0), r.values["val/psnr"]) for r in val if math.isfinite(r.values.get("val/psnr", math.nan))]
+    pts = [
+        (int(r.step or 0), r.values["val/psnr"])
+        for r in val
+        if math.isfinite(r.values.get("val/psnr", math.nan))
+    ]
     if not pts:
         return None
     best_step, best = max(pts, key=lambda p: p[1])
     last_step, last = pts[-1]
-    ev: dict[str, Any] = {"last": last, "last_step": last_step, "best": best, "best_step": best_step, "points": len(pts)}
+    ev: dict[str, Any] = {
+        "last": last,
+        "last_step": last_step,
+        "best": best,
+        "best_step": best_step,
+        "points": len(pts),
+    }
     msg = f"val/psnr {last:.2f} dB at step {last_step} (best {best:.2f} dB at step {best_step}, {len(pts)} evaluations)"
     ema = [r.values["val/psnr_ema"] for r in val if math.isfinite(r.values.get("val/psnr_ema", math.nan))]
     if ema:
@@ -993,7 +1027,8 @@ def check_val(val: list[Record], ctx: Context) -> Finding | None:
         return Finding(
             "val/psnr",
             "watch",
-            msg + f". It dropped {drop:.2f} dB from its best"
+            msg
+            + f". It dropped {drop:.2f} dB from its best"
             + (", expected while the decoder adapts to the discriminator." if expected else "."),
             ev,
             "all",

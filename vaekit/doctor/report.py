@@ -6,11 +6,20 @@ import json
 import math
 import textwrap
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 LEVELS = ("ok", "watch", "act")
 _RANK = {name: i for i, name in enumerate(LEVELS)}
 PHASE_LABELS = {"all": "Whole run", "vae": "Phase 1 (VAE)", "adversarial": "Phase 2 (adversarial)"}
+
+
+def display_name(source: str) -> str:
+    """``runs/tiny/metrics.jsonl`` -> ``tiny/metrics.jsonl``; other files by their name."""
+    p = Path(source)
+    if p.name == "metrics.jsonl" and p.parent.name:
+        return f"{p.parent.name}/{p.name}"
+    return p.name
 
 
 def worst(levels: list[str]) -> str:
@@ -86,7 +95,7 @@ class Report:
             steps = [f.advice for f in self.findings if f.advice and f.metric == "phases"]
             steps.append("Nothing to change: let the run continue.")
         elif top == "watch" and all(f.evidence.get("expected") for f in self.findings if f.level == "watch"):
-            steps.append("Nothing to change yet: what is moving is expected at this point of training.")
+            steps.insert(0, "Nothing to change yet: what is moving is expected at this point of training.")
         out: list[str] = []
         for s in steps:
             if s not in out:
@@ -139,7 +148,9 @@ def phase_line(phases: dict[str, Any]) -> str:
     if p1:
         parts.append(f"phase 1 (VAE) steps {p1['first_step']}-{p1['last_step']} ({p1['lines']} lines)")
     if p2:
-        parts.append(f"phase 2 (adversarial) steps {p2['first_step']}-{p2['last_step']} ({p2['lines']} lines)")
+        parts.append(
+            f"phase 2 (adversarial) steps {p2['first_step']}-{p2['last_step']} ({p2['lines']} lines)"
+        )
     text = "; ".join(parts)
     if ds is not None:
         how = _SOURCES.get(phases.get("disc_start_source"), phases.get("disc_start_source"))
@@ -185,9 +196,7 @@ def render_text(report: Report, width: int = 100) -> str:
             body = f.message
             if f.evidence.get("expected"):
                 body = "(expected) " + body
-            out.extend(
-                textwrap.wrap(tag + body, width, subsequent_indent=" " * 10, break_on_hyphens=False)
-            )
+            out.extend(textwrap.wrap(tag + body, width, subsequent_indent=" " * 10, break_on_hyphens=False))
             if f.advice and f.level != "ok":
                 out.extend(
                     textwrap.wrap(

@@ -1,0 +1,99 @@
+"""The logic of ``vaekit doctor``, callable without click (the CLI is a thin wrapper)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from vaekit.errors import OutputError
+
+from .analyze import DEFAULT_WINDOW, diagnose
+from .logs import DoctorError, load_run
+from .rules import DEFAULT_RULES, load_rules, rules_from_mapping
+
+EXIT_OK = 0  # overall ok or watch
+EXIT_ACT = 1  # overall act: something needs doing
+EXIT_INPUT = DoctorError.exit_code  # 2: the run, log or rules file cannot be read
+EXIT_OUTPUT = OutputError.exit_code  # 3: the plot or HTML cannot be written
+
+HELP = f"""Read a training run's logs, judge its health, and draw it.
+
+RUN is a vaekit run folder (metrics.jsonl + config.toml), a metrics.jsonl file, or a plain-text
+log from another trainer whose lines carry `key: value` or `key=value` pairs (taming /
+Open-Sora-Plan style, python dict reprs; `train/` prefixes are stripped).
+
+The doctor finds where the discriminator starts, checks that the logged losses add up
+(nll = rec + perception, vae = nll + kl_weight x kl, total = vae + d_weight x disc_factor x
+g_loss), and judges each metric per phase as ok, watch or act with the numbers behind it:
+grad_norm, rec_loss (and its recovery after disc_start), perception_loss, KL (silenced or
+dominant), disc_loss, logits, d_weight, NaN/inf, validation PSNR.
+
+\b
+Exit status:
+  {EXIT_OK}  overall ok or watch
+  {EXIT_ACT}  overall act (a finding needs action)
+  {EXIT_INPUT}  the run / log / rules file cannot be read, or holds no metrics
+  {EXIT_OUTPUT}  the plot or HTML file cannot be written
+"""
+
+
+def _rules_for(run_config: dict, rules_path: str | Path | None):
+    base = DEFAULT_RULES
+    doctor_table = run_config.get("doctor") if isinstance(run_config, dict) else None
+    if isinstance(doctor_table, dict):
+        base = rules_from_mapping(doctor_table, base, where="[doctor] table of the run's config.toml")
+    return load_rules(rules_path, base)
+
+
+def main(
+    run: str | Path,
+    json_out: bool = False,
+    plot: str | Path | None = None,
+    html: str | Path | None = None,
+    window: int = DEFAULT_WINDOW,
+    rules_path: str | Path | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run the doctor on ``run``; print the report (text, or JSON with ``json_out``) to ``out``,
+    write the plot / HTML page if asked, and return the exit status (see :data:`HELP`)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if window < 2:
+        print(f"error: --window must be at least 2 lines, got {window}", file=err)
+        return EXIT_INPUT
+    try:
+        parsed = load_run(run)
+        rules = _rules_for(parsed.config, rules_path)
+        report = diagnose(parsed, rules, window)
+    except DoctorError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_INPUT
+    out.write(report.to_json() + "\n" if json_out else report.to_text())
+    try:
+        if plot is not None:
+            from .plot import write_plot
+
+            _check_parent(plot)
+            write_plot(parsed, report, plot, rules, window)
+            print(f"wrote the plot to {plot}", file=err)
+        if html is not None:
+            from .html import write_html
+
+            _check_parent(html)
+            write_html(parsed, report, html, rules, window)
+            print(f"wrote the HTML report to {html}", file=err)
+    except OSError as exc:
+        print(f"error: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=err)
+        return EXIT_OUTPUT
+    except OutputError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_OUTPUT
+    return EXIT_ACT if report.overall == "act" else EXIT_OK
+
+
+def _check_parent(path: str | Path) -> None:
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {path}: the folder {parent} does not exist")
