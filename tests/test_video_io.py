@@ -32,6 +32,7 @@ from vaekit.io.video import (
 )
 
 needs_ffprobe = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
 
 def ffprobe_streams(path: Path) -> list[dict]:
@@ -124,6 +125,16 @@ def test_frame_count_exact_where_the_container_does_not_say(tmp_path):
     path = write_clip(tmp_path / "clip.mkv", gradient_frames(7, 48, 32))
     assert probe(path).frame_count is None  # Matroska stores no frame count
     assert frame_count_exact(path) == 7
+
+
+@needs_ffmpeg
+def test_probe_never_reports_a_wrong_frame_count_for_an_edited_mp4(sample_clip, tmp_path):
+    cut = tmp_path / "cut.mp4"  # a stream-copy cut: an edit list hides frames the index keeps
+    cmd = ["ffmpeg", "-v", "error", "-ss", "0.3", "-i", str(sample_clip), "-c", "copy", "-t", "0.3", str(cut)]
+    subprocess.run(cmd, check=True)
+    exact = frame_count_exact(cut)
+    assert 0 < exact < 17 and len(list(iter_frames(cut))) == exact
+    assert probe(cut).frame_count in (None, exact)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,7 +66,10 @@ class VideoInfo:
     width: int
     height: int
     fps: Fraction
-    frame_count: int | None  # None when the container does not say
+    # As the container declares it; None when it does not say or contradicts its own duration
+    # (e.g. an mp4 cut with an edit list indexes frames it never shows). frame_count_exact()
+    # decodes to count.
+    frame_count: int | None
     duration_s: float | None
     codec: str
     pix_fmt: str | None
@@ -132,6 +135,18 @@ def _stream_duration(
     return None
 
 
+def _declared_frame_count(
+    stream: av.video.stream.VideoStream, fps: Fraction, duration: float | None
+) -> int | None:
+    """The container's frame count if it agrees with duration x fps (to 1%), else None."""
+    frames = stream.frames
+    if not frames:
+        return None
+    if duration is not None and abs(frames - duration * fps) > max(1.5, 0.01 * frames):
+        return None
+    return frames
+
+
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Describe the first video stream of ``path`` (size, rational fps, frame count, codec).
 
@@ -144,8 +159,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         ctx = stream.codec_context
         still = _is_still_image(container)
         fps = _stream_fps(container, stream)
-        frame_count = 1 if still else (stream.frames or None)
         duration = 1 / float(fps) if still else _stream_duration(container, stream)
+        frame_count = 1 if still else _declared_frame_count(stream, fps, duration)
         return VideoInfo(
             path=p,
             width=ctx.width,
@@ -441,6 +456,8 @@ class VideoWriter:
         return container
 
     def _add_video_stream(self, container: av.container.OutputContainer) -> av.video.stream.VideoStream:
+        if self.codec == "libsvtav1":
+            os.environ.setdefault("SVT_LOG", "1")  # errors only; SVT-AV1 prints a banner otherwise
         stream = container.add_stream(self.codec, rate=self.fps, options=self._options)
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.pix_fmt
         stream.time_base = 1 / self.fps
