@@ -10,7 +10,9 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -399,6 +401,38 @@ def test_writer_leaves_nothing_when_interrupted(tmp_path, error):
             for frame in frames:
                 writer.write(frame)
             raise error
+    assert leftovers(tmp_path) == []
+
+
+CTRL_C_SCRIPT = """
+import sys
+from fractions import Fraction
+import numpy as np
+from vaekit.io.video import VideoWriter
+
+with VideoWriter(sys.argv[1], 64, 48, Fraction(24)) as writer:
+    while True:
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+        if writer.frames_written == 50:
+            print("writing", flush=True)
+"""
+
+
+def test_ctrl_c_in_a_real_process_leaves_nothing(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_SCRIPT, str(tmp_path / "out.mp4")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline() == "writing\n"
+        assert any(tmp_path.iterdir())  # the temporary file exists while writing
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0 and "KeyboardInterrupt" in err
     assert leftovers(tmp_path) == []
 
 
