@@ -112,6 +112,7 @@ def test_odd_clip_keeps_size_rational_fps_and_frame_count(odd_clip):
     assert info.fps == Fraction(30000, 1001)
     frames = list(iter_frames(odd_clip))
     assert len(frames) == 10 and frames[0].shape == (150, 250, 3)
+    assert all(f.flags.c_contiguous for f in frames)  # FFmpeg pads rows of this width
     assert frame_count_exact(odd_clip) == 10
 
 

@@ -199,7 +199,7 @@ def _decode(container: av.container.InputContainer, stream: av.video.stream.Vide
 
 
 def iter_frames(path: str | os.PathLike[str], *, threads: bool = True) -> Iterator[np.ndarray]:
-    """Yield the frames of ``path`` one by one as ``H x W x 3`` uint8 RGB arrays.
+    """Yield the frames of ``path`` one by one as C-contiguous ``H x W x 3`` uint8 RGB arrays.
 
     Decoding runs on FFmpeg's threads when ``threads`` is true. Colour conversion honours the
     colour matrix and range the file declares. The file is closed when the iterator is
@@ -214,7 +214,8 @@ def iter_frames(path: str | os.PathLike[str], *, threads: bool = True) -> Iterat
         if threads:
             stream.thread_type = "AUTO"
         for frame in _decode(container, stream, p):
-            yield frame.to_ndarray(format="rgb24", src_color_range=frame.color_range)
+            rgb = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range)
+            yield np.ascontiguousarray(rgb)  # rows of odd widths are padded in FFmpeg's buffer
     finally:
         container.close()
 
