@@ -34,7 +34,20 @@ from ..io.video import frame_count_exact, iter_frames, probe
 
 BUILTIN_PHOTOS = "builtin:photos"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"}
+VIDEO_SUFFIXES = {
+    ".mp4",
+    ".mov",
+    ".m4v",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".gif",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".flv",
+    ".wmv",
+}
 
 
 @dataclass(frozen=True)
@@ -93,11 +106,17 @@ def find_items(specs: list[str]) -> list[Item]:
             found = _photo_items(spec)
         elif Path(spec).is_dir():
             media = IMAGE_SUFFIXES | VIDEO_SUFFIXES
-            found = [_file_item(p) for p in sorted(Path(spec).rglob("*")) if p.suffix.lower() in media and p.is_file()]
+            found = [
+                _file_item(p)
+                for p in sorted(Path(spec).rglob("*"))
+                if p.suffix.lower() in media and p.is_file()
+            ]
         elif Path(spec).is_file():
             found = [_file_item(Path(spec))]
         else:
-            found = [_file_item(Path(p)) for p in sorted(glob.glob(spec, recursive=True)) if Path(p).is_file()]
+            found = [
+                _file_item(Path(p)) for p in sorted(glob.glob(spec, recursive=True)) if Path(p).is_file()
+            ]
         if not found:
             raise InputError(f"data source {spec!r} has no videos or images; check the path or pattern")
         items += found
@@ -184,10 +203,10 @@ class ClipReader:
         if name not in self._photos:
             self._photos[name] = load_photo(name)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
-        clip = camera_motion_clip(
+        frames = camera_motion_clip(
             self._photos[name], self.num_frames, self.resolution, self.resolution, seed=seed
         )
-        return torch.as_tensor(np.ascontiguousarray(clip))
+        return torch.from_numpy(np.stack(list(frames)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -289,4 +308,3 @@ def describe(items: list[Item]) -> str:
     parts = [f"{len(items) - n_img} videos"] if len(items) > n_img else []
     parts += [f"{n_img} images"] if n_img else []
     return ", ".join(parts)
-

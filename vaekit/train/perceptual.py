@@ -90,7 +90,9 @@ def _load_backbone(pnet: nn.Module, net: str, path: Path) -> None:
                 layer.weight.data.copy_(state[f"features.{index}.weight"])
                 layer.bias.data.copy_(state[f"features.{index}.bias"])
             except (KeyError, RuntimeError):
-                raise InputError(f"{path} is not torchvision's {net} backbone (layer features.{index})") from None
+                raise InputError(
+                    f"{path} is not torchvision's {net} backbone (layer features.{index})"
+                ) from None
             loaded += 1
     if loaded == 0:
         raise InputError(f"{path}: no backbone layer was loaded")

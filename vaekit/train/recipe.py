@@ -12,12 +12,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 SECTIONS = ("model", "data", "loss", "gan", "optim", "run")
 MIXED_PRECISION = ("fp32", "bf16", "fp16")
@@ -35,11 +39,15 @@ class Recipe:
     """A resolved training recipe. Field docs double as the comments of ``config.toml``."""
 
     # [model]
-    model: str = _key("model", "tiny", "preset name or model folder whose config.json defines the architecture")
+    model: str = _key(
+        "model", "tiny", "preset name or model folder whose config.json defines the architecture"
+    )
     init_weights: str = _key("model", "", "model folder to start from (fine-tuning); empty: fresh init")
     grad_checkpointing: bool = _key("model", False, "recompute residual blocks in backward to save memory")
     # [data]
-    data: list[str] = _key("data", ["builtin:photos"], "video/image folders, files or globs; builtin:photos[:a,b]")
+    data: list[str] = _key(
+        "data", ["builtin:photos"], "video/image folders, files or globs; builtin:photos[:a,b]"
+    )
     val_data: list[str] = _key("data", [], "validation sources (same forms as data); empty: no validation")
     num_frames: int = _key("data", 17, "frames per clip, 1 + 4k (1 for image-only data)")
     resolution: int = _key("data", 256, "square crop size in pixels after resizing the short side")
@@ -51,8 +59,12 @@ class Recipe:
     pixelloss_weight: float = _key("loss", 1.0, "weight of the pixel loss (rec_loss)")
     perceptual_weight: float = _key("loss", 1.0, "weight of LPIPS (perception_loss); 0 disables it")
     lpips_net: str = _key("loss", "vgg", "LPIPS backbone: vgg or alex")
-    lpips_backbone_path: str = _key("loss", "", "torchvision backbone weights (.pth); empty: TORCH_HOME cache")
-    lpips_random_backbone: bool = _key("loss", False, "tests only: random backbone, the numbers are NOT LPIPS")
+    lpips_backbone_path: str = _key(
+        "loss", "", "torchvision backbone weights (.pth); empty: TORCH_HOME cache"
+    )
+    lpips_random_backbone: bool = _key(
+        "loss", False, "tests only: random backbone, the numbers are NOT LPIPS"
+    )
     kl_weight: float = _key("loss", 1e-6, "weight of the KL term (kl_loss is summed over the latent)")
     sample_posterior: bool = _key("loss", True, "decode a posterior sample (true) or its mean (false)")
     # [gan]
@@ -96,10 +108,15 @@ class Recipe:
             (self.lpips_net in ("vgg", "alex"), "lpips_net must be vgg or alex"),
             (self.device in ("auto", "cpu", "cuda"), "device must be auto, cpu or cuda"),
             (self.num_frames >= 1 and self.resolution >= 8, "num_frames must be >= 1 and resolution >= 8"),
-            (min(self.sample_rate, self.batch_size, self.log_every, self.save_every) >= 1,
-             "sample_rate, batch_size, log_every and save_every must be >= 1"),
-            (min(self.max_steps, self.disc_start, self.val_every, self.warmup_steps, self.num_workers) >= 0,
-             "max_steps, disc_start, val_every, warmup_steps and num_workers must be >= 0"),
+            (
+                min(self.sample_rate, self.batch_size, self.log_every, self.save_every) >= 1,
+                "sample_rate, batch_size, log_every and save_every must be >= 1",
+            ),
+            (
+                min(self.max_steps, self.disc_start, self.val_every, self.warmup_steps, self.num_workers)
+                >= 0,
+                "max_steps, disc_start, val_every, warmup_steps and num_workers must be >= 0",
+            ),
             (self.keep_last >= 1 and self.max_bad_steps >= 1, "keep_last and max_bad_steps must be >= 1"),
             (0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)"),
             (self.data != [], "data needs at least one source"),

@@ -1,0 +1,122 @@
+"""The loss of the two-phase schedule, on one page, with the identities of DESIGN.md ("Training").
+
+Every logged value is computed here from the very tensors the optimisers use::
+
+    rec_loss        = pixelloss_weight * mean |x - x_hat|          (mean (x - x_hat)^2 with l2)
+    perception_loss = perceptual_weight * mean LPIPS(x_hat, x)     (per frame; 0 when disabled)
+    nll_loss        = rec_loss + perception_loss
+    kl_loss         = KL summed over the latent, averaged over the batch
+    vae_loss        = nll_loss + kl_weight * kl_loss
+    g_loss          = -mean D(x_hat)
+    d_weight        = disc_weight * clamp(|grad_last nll| / (|grad_last g| + 1e-4), 0, 1e4)
+    total_loss      = vae_loss + d_weight * disc_factor * g_loss
+    disc_loss       = disc_factor * 0.5 * (mean relu(1 - D(x)) + mean relu(1 + D(x_hat)))   (hinge)
+                      disc_factor * 0.5 * (mean softplus(-D(x)) + mean softplus(D(x_hat)))  (vanilla)
+    logits_real     = mean D(x),  logits_fake = mean D(x_hat)
+
+In phase 1 (step < disc_start) the discriminator is not run at all: disc_factor, g_loss,
+d_weight, disc_loss and both logits are logged as 0, so ``total_loss == vae_loss`` and the
+identities hold in every line. ``d_weight`` is a constant for the backward pass (detached).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .recipe import Recipe
+
+#: The loss keys of a metrics line, in the order they are logged.
+LOSS_KEYS = (
+    "rec_loss",
+    "perception_loss",
+    "kl_loss",
+    "nll_loss",
+    "vae_loss",
+    "d_weight",
+    "disc_factor",
+    "g_loss",
+    "total_loss",
+    "disc_loss",
+    "logits_real",
+    "logits_fake",
+    "grad_norm",
+)
+
+
+def vae_terms(recipe: Recipe, x, x_hat, posterior, perceptual) -> dict[str, torch.Tensor]:
+    """The phase-1 terms (float32 scalars): rec, perception, nll, kl, vae."""
+    x, x_hat = x.float(), x_hat.float()
+    diff = (x - x_hat).abs() if recipe.pixel_loss == "l1" else (x - x_hat).pow(2)
+    rec = recipe.pixelloss_weight * diff.mean()
+    if perceptual is not None and recipe.perceptual_weight > 0:
+        perception = recipe.perceptual_weight * perceptual(x_hat, x).float()
+    else:
+        perception = torch.zeros((), device=x.device)
+    nll = rec + perception
+    kl = posterior.kl().mean()
+    return {"rec_loss": rec, "perception_loss": perception, "nll_loss": nll, "kl_loss": kl,
+            "vae_loss": nll + recipe.kl_weight * kl}  # fmt: skip
+
+
+def adaptive_weight(
+    nll: torch.Tensor,
+    g_loss: torch.Tensor,
+    last_layer: torch.Tensor,
+    disc_weight: float,
+    grad_scale: float = 1.0,
+    average: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """``d_weight`` from the gradients of ``nll`` and ``g_loss`` on the decoder's last weight.
+
+    ``grad_scale`` is the fp16 loss scale (the gradients are taken of the scaled losses, so they
+    do not underflow, and divided back); ``average`` all-reduces them across ranks, so every rank
+    uses the d_weight of the global batch.
+    """
+    grads = []
+    for loss in (nll, g_loss):
+        (grad,) = torch.autograd.grad(loss * grad_scale, last_layer, retain_graph=True)
+        grads.append(grad.float() / grad_scale)
+    if average is not None:
+        grads = [average(g) for g in grads]
+    ratio = grads[0].norm() / (grads[1].norm() + 1e-4)
+    return disc_weight * ratio.clamp(0.0, 1e4).detach()
+
+
+def generator_terms(
+    recipe: Recipe,
+    vae: dict,
+    logits_fake: torch.Tensor,
+    last_layer: torch.Tensor,
+    disc_factor: float,
+    grad_scale: float = 1.0,
+    average: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> dict:
+    """Phase 2: add ``g_loss``, ``d_weight``, ``disc_factor``, ``logits_fake`` and ``total_loss``.
+
+    ``logits_fake`` are D's logits on the (not detached) reconstructions.
+    """
+    g_loss = -logits_fake.float().mean()
+    d_weight = adaptive_weight(vae["nll_loss"], g_loss, last_layer, recipe.disc_weight, grad_scale, average)
+    factor = torch.tensor(disc_factor, device=g_loss.device)
+    return {**vae, "g_loss": g_loss, "d_weight": d_weight, "disc_factor": factor,
+            "logits_fake": -g_loss, "total_loss": vae["vae_loss"] + d_weight * factor * g_loss}  # fmt: skip
+
+
+def phase1_terms(vae: dict) -> dict:
+    """Phase 1: the discriminator does not run; its keys are 0 and total_loss is vae_loss."""
+    zero = torch.zeros((), device=vae["vae_loss"].device)
+    disc_keys = ("g_loss", "d_weight", "disc_factor", "disc_loss", "logits_real", "logits_fake")
+    return {**vae, **dict.fromkeys(disc_keys, zero), "total_loss": vae["vae_loss"]}
+
+
+def discriminator_terms(recipe: Recipe, logits_real, logits_fake, disc_factor: float) -> dict:
+    """``disc_loss`` and ``logits_real`` from D's logits on real and (detached) fake clips."""
+    real, fake = logits_real.float(), logits_fake.float()
+    if recipe.disc_loss == "hinge":
+        loss = 0.5 * (F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean())
+    else:
+        loss = 0.5 * (F.softplus(-real).mean() + F.softplus(fake).mean())
+    return {"disc_loss": disc_factor * loss, "logits_real": real.mean()}
