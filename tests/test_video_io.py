@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -364,7 +365,7 @@ def test_atomic_output_reports_a_full_disk(tmp_path):
     assert leftovers(tmp_path) == []
 
 
-def test_atomic_output_reports_bad_folders(tmp_path, monkeypatch):
+def test_atomic_output_reports_bad_folders(tmp_path):
     with pytest.raises(OutputError, match="folder does not exist"):
         with atomic_output(tmp_path / "missing" / "out.bin"):
             pass
@@ -374,14 +375,6 @@ def test_atomic_output_reports_bad_folders(tmp_path, monkeypatch):
             pass
     with pytest.raises(OutputError, match="existing folder"):
         with atomic_output(tmp_path):
-            pass
-
-    def refuse(*args, **kwargs):
-        raise PermissionError(errno.EACCES, "Permission denied")
-
-    monkeypatch.setattr(os, "open", refuse)  # chmod alone does not stop root
-    with pytest.raises(OutputError, match="folder not writable"):
-        with atomic_output(tmp_path / "out.bin"):
             pass
 
 
@@ -405,8 +398,56 @@ def test_writer_leaves_nothing_when_interrupted(tmp_path, error):
     assert leftovers(tmp_path) == []
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_python(script: str, *args: str, **kwargs) -> subprocess.Popen:
+    """Start ``python -c script args`` with this checkout importable."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kwargs,
+    )
+
+
+UNWRITABLE_SCRIPT = """
+import os, sys
+from fractions import Fraction
+import numpy as np
+from vaekit.errors import OutputError
+from vaekit.io.video import VideoWriter
+
+if os.geteuid() == 0:  # root may write anywhere: continue as nobody
+    os.setgid(65534)
+    os.setuid(65534)
+try:
+    with VideoWriter(sys.argv[1], 64, 48, Fraction(24)) as writer:
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+except OutputError as err:
+    print(err)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+def test_unwritable_output_folder_is_an_output_error():
+    folder = Path(tempfile.mkdtemp(prefix="vaekit-ro-"))
+    folder.chmod(0o555)
+    try:
+        out, err = run_python(UNWRITABLE_SCRIPT, str(folder / "out.mp4")).communicate(timeout=60)
+        assert out.strip() == f"cannot write {folder / 'out.mp4'}: folder not writable", err
+        assert leftovers(folder) == []
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(folder)
+
+
 CTRL_C_SCRIPT = """
 import sys
+import tempfile
 from fractions import Fraction
 import numpy as np
 from vaekit.io.video import VideoWriter
@@ -420,12 +461,7 @@ with VideoWriter(sys.argv[1], 64, 48, Fraction(24)) as writer:
 
 
 def test_ctrl_c_in_a_real_process_leaves_nothing(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CTRL_C_SCRIPT, str(tmp_path / "out.mp4")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = run_python(CTRL_C_SCRIPT, str(tmp_path / "out.mp4"))
     try:
         assert proc.stdout.readline() == "writing\n"
         assert any(tmp_path.iterdir())  # the temporary file exists while writing
