@@ -170,6 +170,12 @@ def test_every_codec_keeps_exact_size_and_count(tmp_path, codec, size):
     assert min(psnr(a, b) for a, b in zip(frames, decoded)) > 30
 
 
+def test_float_fps_becomes_the_fraction_it_stands_for(tmp_path):
+    assert VideoWriter(tmp_path / "a.mp4", 64, 48, 30000 / 1001).fps == Fraction(30000, 1001)
+    assert VideoWriter(tmp_path / "b.mp4", 64, 48, 23.976).fps == Fraction(2997, 125)
+    assert VideoWriter(tmp_path / "c.mp4", 64, 48, 25).fps == Fraction(25)
+
+
 def test_odd_size_is_written_as_yuv444_with_libx264(tmp_path):
     writer = VideoWriter(tmp_path / "a.mp4", 251, 151, Fraction(24))
     assert writer.pix_fmt == "yuv444p"

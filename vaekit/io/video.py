@@ -392,7 +392,7 @@ class VideoWriter:
         path: str | os.PathLike[str],
         width: int,
         height: int,
-        fps: Fraction,
+        fps: Fraction | int | float,
         *,
         codec: str = "libx264",
         crf: int = 18,
@@ -411,7 +411,8 @@ class VideoWriter:
             )
         self.path = Path(path)
         self.width, self.height = int(width), int(height)
-        self.fps = Fraction(fps)
+        # A float (29.97002997...) becomes the simple fraction it stands for (30000/1001).
+        self.fps = Fraction(fps).limit_denominator(1_000_000) if isinstance(fps, float) else Fraction(fps)
         if self.fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.codec = encoder.name
