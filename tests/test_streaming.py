@@ -63,7 +63,10 @@ def test_empty_stream_is_an_input_error():
 
 def test_frame_size_change_is_an_input_error():
     enc = StreamingEncoder(_BACKEND64, 4)
-    frames = [torch.zeros(1, 3, 1, 16, 16, dtype=torch.float64), torch.zeros(1, 3, 1, 24, 16, dtype=torch.float64)]
+    frames = [
+        torch.zeros(1, 3, 1, 16, 16, dtype=torch.float64),
+        torch.zeros(1, 3, 1, 24, 16, dtype=torch.float64),
+    ]
     with pytest.raises(InputError, match="frame size changed"):
         list(enc.run(frames))
 
@@ -104,7 +107,9 @@ def test_tiled_streaming_equals_untiled_for_local_maps():
     plain = encode_all(be, x, 8, TileSpec(mode="off"))
     assert (tiled - plain).abs().max() < 1e-12
     z = torch.rand(1, 16, 3, 25, 29, dtype=torch.float64)
-    assert (decode_all(be, z, 8, TileSpec.parse("96:32")) - decode_all(be, z, 8, TileSpec(mode="off"))).abs().max() < 1e-12
+    assert (
+        decode_all(be, z, 8, TileSpec.parse("96:32")) - decode_all(be, z, 8, TileSpec(mode="off"))
+    ).abs().max() < 1e-12
 
 
 def test_tile_spec_parsing():

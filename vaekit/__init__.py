@@ -1,9 +1,9 @@
 """vaekit: train, export and serve causal video VAEs.
 
-    import vaekit
-    vae = vaekit.load("tiny")                  # a torch.nn.Module
-    posterior = vae.encode(x)                  # x: B, 3, T, H, W in [-1, 1]
-    x_hat = vae.decode(posterior.sample())
+import vaekit
+vae = vaekit.load("tiny")                  # a torch.nn.Module
+posterior = vae.encode(x)                  # x: B, 3, T, H, W in [-1, 1]
+x_hat = vae.decode(posterior.sample())
 """
 
 __version__ = "0.1.0"

@@ -51,7 +51,10 @@ class VideoVAE(CausalVideoVAE):
         return TorchBackend(self)
 
     def iter_encode(
-        self, frames: Iterable[torch.Tensor], chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: str | TileSpec = "auto"
+        self,
+        frames: Iterable[torch.Tensor],
+        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+        tile: str | TileSpec = "auto",
     ) -> Iterator[DiagonalGaussian]:
         """Stream pixel pieces (``B, 3, t, H, W`` in ``[-1, 1]``) -> latent distributions per chunk."""
         tile = tile if isinstance(tile, TileSpec) else TileSpec.parse(tile)
@@ -59,7 +62,10 @@ class VideoVAE(CausalVideoVAE):
             yield DiagonalGaussian(moments)
 
     def iter_decode(
-        self, latents: Iterable[torch.Tensor], chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: str | TileSpec = "auto"
+        self,
+        latents: Iterable[torch.Tensor],
+        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+        tile: str | TileSpec = "auto",
     ) -> Iterator[torch.Tensor]:
         """Stream latent pieces (``B, C, n, h, w``) -> pixel chunks (padded size; trim the tail)."""
         tile = tile if isinstance(tile, TileSpec) else TileSpec.parse(tile)
@@ -102,7 +108,9 @@ class VideoVAE(CausalVideoVAE):
         num_frames = num_frames or 1 + tc * (z.shape[2] - 1)
         height, width = height or z.shape[3] * sc, width or z.shape[4] * sc
         written = 0
-        with VideoWriter(path, width, height, Fraction(fps).limit_denominator(1001), codec=codec, crf=crf) as w:
+        with VideoWriter(
+            path, width, height, Fraction(fps).limit_denominator(1001), codec=codec, crf=crf
+        ) as w:
             for x in self.iter_decode(z.split(1, dim=2), chunk_frames, tile):
                 for frame in tensor_to_frames(x[:, :, : num_frames - written, :height, :width]):
                     w.write(frame)

@@ -59,21 +59,33 @@ def stream_options(fn):
     """Options every encode/decode-like command shares."""
     options = [
         click.option("--model", "-m", default="tiny", show_default=True, help="Model folder or preset name."),
-        click.option("--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1, ..."),
         click.option(
-            "--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
+            "--device", default="cpu", show_default=True, help="torch device: cpu, cuda, cuda:1, ..."
+        ),
+        click.option(
+            "--dtype",
+            type=click.Choice(["fp32", "fp16", "bf16"]),
+            default="fp32",
+            show_default=True,
             help="Compute precision of the model.",
         ),
         click.option(
-            "--chunk-frames", type=int, default=16, show_default=True,
+            "--chunk-frames",
+            type=int,
+            default=16,
+            show_default=True,
             help="Frames per streaming step (a multiple of 4). Memory grows with it, not with video length.",
         ),
         click.option(
-            "--tile", default="auto", show_default=True,
+            "--tile",
+            default="auto",
+            show_default=True,
             help="Spatial tiling: auto (on above 768 px), off, SIZE or SIZE:OVERLAP in pixels.",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object per output on stdout."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bar or warnings; only errors on stderr."),
+        click.option(
+            "--quiet", "-q", is_flag=True, help="No progress bar or warnings; only errors on stderr."
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -88,7 +100,9 @@ def make_backend(model: str, device: str, dtype: str):
     from .runtime.backend import TorchBackend
 
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise MissingDependencyError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+        raise MissingDependencyError(
+            f"--device {device}: CUDA is not available on this machine; use --device cpu"
+        )
     return TorchBackend(load(model, device=device, dtype=parse_dtype(dtype)))
 
 
@@ -129,12 +143,16 @@ def expand_inputs(paths: tuple[str, ...], want: str) -> list[Path]:
                 found = sorted(f for f in p.iterdir() if f.name.endswith(LATENT_SUFFIX))
             else:
                 found = sorted(
-                    f for f in p.iterdir()
-                    if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES
+                    f
+                    for f in p.iterdir()
+                    if f.is_file()
+                    and f.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES
                     and not f.name.startswith(".")
                 )
             if not found:
-                raise InputError(f"{p} holds no {'latent files' if want == 'latent' else 'video or image files'}")
+                raise InputError(
+                    f"{p} holds no {'latent files' if want == 'latent' else 'video or image files'}"
+                )
             out += found
         elif not p.exists():
             raise InputError(f"{p}: no such file or folder")
@@ -186,11 +204,16 @@ def main():
 @stream_options
 @click.option("--save-logvar", is_flag=True, help="Also store the posterior log-variance (for sampling).")
 @click.option(
-    "--latent-dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
+    "--latent-dtype",
+    type=click.Choice(["fp32", "fp16", "bf16"]),
+    default="fp32",
+    show_default=True,
     help="Storage precision of the latent file.",
 )
 @handle_errors
-def encode(inputs, output, model, device, dtype, chunk_frames, tile, as_json, quiet, save_logvar, latent_dtype):
+def encode(
+    inputs, output, model, device, dtype, chunk_frames, tile, as_json, quiet, save_logvar, latent_dtype
+):
     """Encode videos (or images) into NAME.latent.safetensors files.
 
     INPUTS are video/image files or folders of them. The latent file records the model
@@ -205,11 +228,22 @@ def encode(inputs, output, model, device, dtype, chunk_frames, tile, as_json, qu
     outs = output_paths(files, output, default_latent_path)
     backend = make_backend(model, device, dtype)
     for src, dst in zip(files, outs):
-        r = encode_file(backend, src, dst, opts, save_logvar=save_logvar, latent_dtype=parse_dtype(latent_dtype),
-                        scaling=_scaling(backend))
+        r = encode_file(
+            backend,
+            src,
+            dst,
+            opts,
+            save_logvar=save_logvar,
+            latent_dtype=parse_dtype(latent_dtype),
+            scaling=_scaling(backend),
+        )
         shape = "x".join(map(str, r["latent_shape"]))
-        emit(r, as_json, f"{dst}  latents {shape}  from {r['frames']} frames {r['width']}x{r['height']} "
-             f"@ {r['fps']} fps  ({r['frames_per_s']} frames/s)")
+        emit(
+            r,
+            as_json,
+            f"{dst}  latents {shape}  from {r['frames']} frames {r['width']}x{r['height']} "
+            f"@ {r['fps']} fps  ({r['frames_per_s']} frames/s)",
+        )
 
 
 def _scaling(backend) -> dict:
@@ -220,11 +254,26 @@ def _scaling(backend) -> dict:
 
 
 def _video_options(fn):
-    for option in reversed([
-        click.option("--codec", default="libx264", show_default=True, help="Video codec (libx264, libx265, mpeg4, ...)."),
-        click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="Quality (lower is better)."),
-        click.option("--audio-from", type=click.Path(), help="Copy the audio track of this file into the output."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--codec",
+                default="libx264",
+                show_default=True,
+                help="Video codec (libx264, libx265, mpeg4, ...).",
+            ),
+            click.option(
+                "--crf",
+                type=click.IntRange(0, 51),
+                default=18,
+                show_default=True,
+                help="Quality (lower is better).",
+            ),
+            click.option(
+                "--audio-from", type=click.Path(), help="Copy the audio track of this file into the output."
+            ),
+        ]
+    ):
         fn = option(fn)
     return fn
 
@@ -250,8 +299,12 @@ def decode(latents, output, model, device, dtype, chunk_frames, tile, as_json, q
     backend = make_backend(model, device, dtype)
     for src, dst in zip(files, outs):
         r = decode_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
-        emit(r, as_json, f"{dst}  {r['frames']} frames {r['width']}x{r['height']} @ {r['fps']} fps  "
-             f"({r['frames_per_s']} frames/s)")
+        emit(
+            r,
+            as_json,
+            f"{dst}  {r['frames']} frames {r['width']}x{r['height']} @ {r['fps']} fps  "
+            f"({r['frames_per_s']} frames/s)",
+        )
 
 
 @main.command()
@@ -260,7 +313,9 @@ def decode(latents, output, model, device, dtype, chunk_frames, tile, as_json, q
 @stream_options
 @_video_options
 @handle_errors
-def roundtrip(input, output, model, device, dtype, chunk_frames, tile, as_json, quiet, codec, crf, audio_from):
+def roundtrip(
+    input, output, model, device, dtype, chunk_frames, tile, as_json, quiet, codec, crf, audio_from
+):
     """Encode and decode INPUT in one stream; print PSNR and SSIM against the source.
 
     Quality is measured on the decoded uint8 frames at the source size, before the output
@@ -272,8 +327,12 @@ def roundtrip(input, output, model, device, dtype, chunk_frames, tile, as_json, 
     (src,) = expand_inputs((input,), "video")[:1]
     backend = make_backend(model, device, dtype)
     r = roundtrip_file(backend, src, Path(output), opts, codec=codec, crf=crf, audio_from=audio_from)
-    emit(r, as_json, f"{output}  {r['frames']} frames {r['width']}x{r['height']}  PSNR {r['psnr']:.2f} dB  "
-         f"SSIM {r['ssim']:.4f}  ({r['frames_per_s']} frames/s)")
+    emit(
+        r,
+        as_json,
+        f"{output}  {r['frames']} frames {r['width']}x{r['height']}  PSNR {r['psnr']:.2f} dB  "
+        f"SSIM {r['ssim']:.4f}  ({r['frames_per_s']} frames/s)",
+    )
 
 
 @main.command()
@@ -285,12 +344,19 @@ def info(file, as_json):
     from .describe import describe
 
     result = describe(file)
-    click.echo(json.dumps(result, indent=2) if as_json else "\n".join(f"{k:22s} {v}" for k, v in result.items()))
+    click.echo(
+        json.dumps(result, indent=2) if as_json else "\n".join(f"{k:22s} {v}" for k, v in result.items())
+    )
 
 
 @main.command()
 @click.argument("folder", nargs=-1, required=True)
-@click.option("--model", "-m", required=True, help="Model folder to compute the statistics for (config.json is updated).")
+@click.option(
+    "--model",
+    "-m",
+    required=True,
+    help="Model folder to compute the statistics for (config.json is updated).",
+)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--max-frames", type=int, default=None, help="Use at most this many frames of each video.")
 @click.option("--dry-run", is_flag=True, help="Print the statistics without writing config.json.")
@@ -339,14 +405,26 @@ def demo(output, model, frames, size, as_json):
     e = encode_file(backend, clip, latent, opts, scaling=_scaling(backend))
     d = decode_file(backend, latent, decoded, opts)
     q = compare_videos(clip, decoded)
-    result = {"source": str(clip), "latent": str(latent), "decoded": str(decoded), **q,
-              "encode_frames_per_s": e["frames_per_s"], "decode_frames_per_s": d["frames_per_s"]}
-    emit(result, as_json, "\n".join([
-        f"source  {clip}",
-        f"latent  {latent}  ({'x'.join(map(str, e['latent_shape']))})",
-        f"decoded {decoded}",
-        f"PSNR {q['psnr']:.2f} dB  SSIM {q['ssim']:.4f}  (decoded mp4 vs source mp4, {q['frames']} frames)",
-    ]))
+    result = {
+        "source": str(clip),
+        "latent": str(latent),
+        "decoded": str(decoded),
+        **q,
+        "encode_frames_per_s": e["frames_per_s"],
+        "decode_frames_per_s": d["frames_per_s"],
+    }
+    emit(
+        result,
+        as_json,
+        "\n".join(
+            [
+                f"source  {clip}",
+                f"latent  {latent}  ({'x'.join(map(str, e['latent_shape']))})",
+                f"decoded {decoded}",
+                f"PSNR {q['psnr']:.2f} dB  SSIM {q['ssim']:.4f}  (decoded mp4 vs source mp4, {q['frames']} frames)",
+            ]
+        ),
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

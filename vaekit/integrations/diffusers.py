@@ -22,7 +22,11 @@ import torch
 
 try:
     from diffusers.configuration_utils import ConfigMixin, register_to_config
-    from diffusers.models.autoencoders.vae import AutoencoderMixin, DecoderOutput, DiagonalGaussianDistribution
+    from diffusers.models.autoencoders.vae import (
+        AutoencoderMixin,
+        DecoderOutput,
+        DiagonalGaussianDistribution,
+    )
     from diffusers.models.modeling_outputs import AutoencoderKLOutput
     from diffusers.models.modeling_utils import ModelMixin
 except ImportError as e:  # pragma: no cover - exercised only without diffusers
@@ -87,7 +91,9 @@ class AutoencoderKLVaekit(ModelMixin, AutoencoderMixin, ConfigMixin):
         derived = (latent_channels, cfg.temporal_compression, cfg.spatial_compression)
         given = (z_dim, scale_factor_temporal, scale_factor_spatial)
         if any(g is not None and g != d for g, d in zip(given, derived)):
-            raise ValueError(f"z_dim/scale_factor_temporal/scale_factor_spatial {given} contradict the architecture {derived}")
+            raise ValueError(
+                f"z_dim/scale_factor_temporal/scale_factor_spatial {given} contradict the architecture {derived}"
+            )
         # Register the keys pipelines read (WanPipeline and friends) next to vaekit's own.
         self.register_to_config(
             z_dim=latent_channels,
@@ -116,7 +122,9 @@ class AutoencoderKLVaekit(ModelMixin, AutoencoderMixin, ConfigMixin):
     def enable_tiling(self, tile_sample_min_size: int | None = None, tile_overlap: int | None = None) -> None:
         """Tile frames larger than ``tile_sample_min_size`` pixels (default 512, overlap 128)."""
         size = tile_sample_min_size or self.tile.size
-        self.tile = TileSpec(mode="on", size=size, overlap=tile_overlap if tile_overlap is not None else size // 4)
+        self.tile = TileSpec(
+            mode="on", size=size, overlap=tile_overlap if tile_overlap is not None else size // 4
+        )
         self.use_tiling = True
 
     def _streamed(self) -> bool:
@@ -142,7 +150,9 @@ class AutoencoderKLVaekit(ModelMixin, AutoencoderMixin, ConfigMixin):
             sample = self.model.decode(z)
         return DecoderOutput(sample=sample) if return_dict else (sample,)
 
-    def forward(self, sample: torch.Tensor, sample_posterior: bool = False, return_dict: bool = True, generator=None):
+    def forward(
+        self, sample: torch.Tensor, sample_posterior: bool = False, return_dict: bool = True, generator=None
+    ):
         dist = self.encode(sample).latent_dist
         z = dist.sample(generator=generator) if sample_posterior else dist.mode()
         dec = self.decode(z).sample[:, :, : sample.shape[2], : sample.shape[3], : sample.shape[4]]

@@ -141,19 +141,28 @@ class LatentWriter:
         try:
             if exc_type is None:
                 self._finish()
+        except BaseException as e:  # a failed finish discards the output like any other error
+            exc_type, exc, tb = type(e), e, e.__traceback__
+            raise
         finally:
             for p, f in self._scratch.values():
                 f.close()
                 p.unlink(missing_ok=True)
-        return self._atomic.__exit__(exc_type, exc, tb)
+            self._atomic.__exit__(exc_type, exc, tb)
+        return False
 
     def _finish(self) -> None:
         if self.info is None or self._frame_shape is None:
             raise ValueError("LatentWriter: no latents written or no info set")
         self.info.dtype = str(self.dtype).removeprefix("torch.")
         c, h, w = self._frame_shape
-        if self.frames != self.info.latent_frames or (c, h, w) != self.info.latent_shape[:1] + self.info.latent_shape[2:]:
-            raise ValueError(f"wrote latents {(c, self.frames, h, w)}, metadata says {self.info.latent_shape}")
+        if (
+            self.frames != self.info.latent_frames
+            or (c, h, w) != self.info.latent_shape[:1] + self.info.latent_shape[2:]
+        ):
+            raise ValueError(
+                f"wrote latents {(c, self.frames, h, w)}, metadata says {self.info.latent_shape}"
+            )
         self.info.has_logvar = "logvar" in self._scratch
         frame_bytes = c * h * w * torch.finfo(self.dtype).bits // 8
         tensor_bytes = frame_bytes * self.frames

@@ -61,7 +61,9 @@ class Encoder(_Coder):
         self.levels = nn.ModuleList()
         self.downs = nn.ModuleList()
         for i, c in enumerate(ch):
-            self.levels.append(nn.ModuleList(ResBlock(c, c, cfg.temporal_kernel) for _ in range(cfg.encoder_blocks[i])))
+            self.levels.append(
+                nn.ModuleList(ResBlock(c, c, cfg.temporal_kernel) for _ in range(cfg.encoder_blocks[i]))
+            )
             if i < len(ch) - 1:
                 s, t = cfg.down_factors[i]
                 self.downs.append(Downsample(c, ch[i + 1], s, t))
@@ -108,7 +110,11 @@ class Decoder(_Coder):
         self.levels = nn.ModuleList()
         self.ups = nn.ModuleList()
         for i in reversed(range(len(ch))):
-            self.levels.append(nn.ModuleList(ResBlock(ch[i], ch[i], cfg.temporal_kernel) for _ in range(cfg.decoder_blocks[i])))
+            self.levels.append(
+                nn.ModuleList(
+                    ResBlock(ch[i], ch[i], cfg.temporal_kernel) for _ in range(cfg.decoder_blocks[i])
+                )
+            )
             if i > 0:
                 s, t = cfg.down_factors[i - 1]
                 self.ups.append(Upsample(ch[i], ch[i - 1], s, t))

@@ -62,7 +62,9 @@ def _counted(frames: Iterator[np.ndarray], tick: Callable[[int], None], keep: de
         tick(1)
 
 
-def _latent_info(backend: Backend, enc: StreamingEncoder, fps: Fraction, source: str, scaling: dict) -> LatentInfo:
+def _latent_info(
+    backend: Backend, enc: StreamingEncoder, fps: Fraction, source: str, scaling: dict
+) -> LatentInfo:
     (h, w), (ph, pw) = enc.size, enc.padded_size
     return LatentInfo(
         model_name=backend.model_name,
@@ -131,10 +133,14 @@ def check_latent_model(reader: LatentReader, backend: Backend) -> None:
     geometry = (info.latent_channels, info.temporal_compression, info.spatial_compression)
     ours = (backend.latent_channels, backend.temporal_compression, backend.spatial_compression)
     if geometry != ours:  # same weights but a different geometry means an altered file
-        raise ModelMismatchError(f"{reader.path.name}: latent geometry {geometry} does not match the model's {ours}")
+        raise ModelMismatchError(
+            f"{reader.path.name}: latent geometry {geometry} does not match the model's {ours}"
+        )
 
 
-def _decoded_frames(backend: Backend, latents, frame_count: int, height: int, width: int, opts: StreamOptions):
+def _decoded_frames(
+    backend: Backend, latents, frame_count: int, height: int, width: int, opts: StreamOptions
+):
     """Run the decoder stream and cut its output to the source's frame count and size."""
     dec = StreamingDecoder(backend, opts.chunk_frames, opts.tile)
     left = frame_count
@@ -169,7 +175,9 @@ def decode_file(
         dst, info.source_width, info.source_height, info.fps, codec=codec, crf=crf, audio_from=audio_from
     ) as writer:
         n = 0
-        for frame in _decoded_frames(backend, latents, info.frame_count, info.source_height, info.source_width, opts):
+        for frame in _decoded_frames(
+            backend, latents, info.frame_count, info.source_height, info.source_width, opts
+        ):
             writer.write(frame)
             n += 1
             tick(1)
@@ -204,11 +212,15 @@ def roundtrip_file(
     source_frames: deque[np.ndarray] = deque()
     enc = StreamingEncoder(backend, opts.chunk_frames, opts.tile)
     tick = opts.progress(info.frame_count, f"roundtrip {Path(src).name}")
-    latents = (m[:, : backend.latent_channels] for m in enc.run(_counted(iter_frames(src), tick, source_frames)))
+    latents = (
+        m[:, : backend.latent_channels] for m in enc.run(_counted(iter_frames(src), tick, source_frames))
+    )
     quality = VideoQuality()
     dec = StreamingDecoder(backend, opts.chunk_frames, opts.tile)
     n = 0
-    with VideoWriter(dst, info.width, info.height, info.fps, codec=codec, crf=crf, audio_from=audio_from) as writer:
+    with VideoWriter(
+        dst, info.width, info.height, info.fps, codec=codec, crf=crf, audio_from=audio_from
+    ) as writer:
         for x in dec.run(latents):
             frames = tensor_to_frames(x[:, :, : len(source_frames), : info.height, : info.width])
             for frame in frames:

@@ -53,7 +53,9 @@ class LatentMoments:
         }
 
 
-def latent_stats(backend: Backend, videos: list[Path], opts: StreamOptions, max_frames: int | None = None) -> dict:
+def latent_stats(
+    backend: Backend, videos: list[Path], opts: StreamOptions, max_frames: int | None = None
+) -> dict:
     """Per-channel statistics of the posterior means over ``videos`` (each capped at ``max_frames``)."""
     moments = LatentMoments(backend.latent_channels)
     tick = opts.progress(None, "stats")

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-from .backend import Backend, Cache
+from .backend import Backend
 from .tiling import TileGrid, TileSpec
 
 DEFAULT_CHUNK_FRAMES = 16
@@ -32,7 +32,9 @@ def check_chunk_frames(chunk_frames: int, temporal_compression: int) -> int:
 class _Tiled:
     """Runs one step function over a tile grid, keeping one cache per tile."""
 
-    def __init__(self, step, init_cache, grid: TileGrid | None, height: int, width: int, scale: float, batch: int):
+    def __init__(
+        self, step, init_cache, grid: TileGrid | None, height: int, width: int, scale: float, batch: int
+    ):
         self.step, self.grid, self.scale = step, grid, scale
         if grid is None:
             self.caches = [init_cache(batch, height, width)]
@@ -56,7 +58,9 @@ class StreamingEncoder:
     After :meth:`run` is exhausted, ``frame_count`` and ``size`` describe the input.
     """
 
-    def __init__(self, backend: Backend, chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: TileSpec | None = None):
+    def __init__(
+        self, backend: Backend, chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: TileSpec | None = None
+    ):
         self.backend = backend
         self.chunk = check_chunk_frames(chunk_frames, backend.temporal_compression)
         self.tile = tile or TileSpec()
@@ -129,7 +133,9 @@ class StreamingDecoder:
     Outputs have the padded size and ``1 + tc*(N-1)`` frames in all; crop/trim to the source.
     """
 
-    def __init__(self, backend: Backend, chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: TileSpec | None = None):
+    def __init__(
+        self, backend: Backend, chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: TileSpec | None = None
+    ):
         self.backend = backend
         tc = backend.temporal_compression
         self.chunk = check_chunk_frames(chunk_frames, tc) // tc
@@ -167,13 +173,17 @@ class StreamingDecoder:
             yield step(torch.cat(pending, dim=2))[:, :, skip:]
 
 
-def encode_all(backend: Backend, x: torch.Tensor, chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: TileSpec | None = None) -> torch.Tensor:
+def encode_all(
+    backend: Backend, x: torch.Tensor, chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: TileSpec | None = None
+) -> torch.Tensor:
     """Stream a whole ``B, 3, T, H, W`` tensor through the encoder: moments ``B, 2C, n, h, w``."""
     enc = StreamingEncoder(backend, chunk_frames, tile)
     return torch.cat(list(enc.run(x.split(1, dim=2))), dim=2)
 
 
-def decode_all(backend: Backend, z: torch.Tensor, chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: TileSpec | None = None) -> torch.Tensor:
+def decode_all(
+    backend: Backend, z: torch.Tensor, chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: TileSpec | None = None
+) -> torch.Tensor:
     """Stream latents through the decoder: pixels ``B, 3, 1 + tc*(n-1), H, W`` (padded size)."""
     dec = StreamingDecoder(backend, chunk_frames, tile)
     return torch.cat(list(dec.run(z.split(1, dim=2))), dim=2)

@@ -1,0 +1,236 @@
+"""The command line, through click's runner and as a real subprocess, including bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import pytest
+import torch
+from click.testing import CliRunner
+from modelkit import small_model
+
+from vaekit.cli import main
+from vaekit.io.latent_file import LatentReader
+from vaekit.io.synthetic import write_sample_clip
+from vaekit.io.video import frame_count_exact, probe
+from vaekit.model import save_model
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A small model folder with (random) weights: fast, and loads without the untrained warning."""
+    return save_model(small_model(torch.float32, seed=1), tmp_path_factory.mktemp("models") / "small")
+
+
+@pytest.fixture(scope="module")
+def other_model_dir(tmp_path_factory):
+    return save_model(small_model(torch.float32, seed=2), tmp_path_factory.mktemp("models") / "other")
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output + result.stderr
+    return result
+
+
+def no_temp_files(folder):
+    return not [p for p in folder.iterdir() if ".tmp-" in p.name]
+
+
+def test_encode_decode_restores_size_frames_fps(tmp_path, odd_clip, model_dir):
+    latent = tmp_path / "odd.latent.safetensors"
+    r = run("encode", odd_clip, "-o", latent, "--model", model_dir)
+    assert str(latent) in r.stdout and "250x150" in r.stdout
+    info = LatentReader(latent).info
+    assert (info.source_width, info.source_height, info.frame_count) == (250, 150, 10)
+    assert info.fps == Fraction(30000, 1001) and info.model_name == "small"
+    out = tmp_path / "odd.mp4"
+    run("decode", latent, "-o", out, "--model", model_dir)
+    v = probe(out)
+    assert (v.width, v.height, v.fps) == (250, 150, Fraction(30000, 1001))
+    assert frame_count_exact(out) == 10
+    assert no_temp_files(tmp_path)
+
+
+def test_default_outputs_beside_inputs_and_folders(tmp_path, sample_clip, still_image_png, model_dir):
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in (sample_clip, still_image_png):
+        (src / f.name).write_bytes(f.read_bytes())
+    r = run("encode", src, "--model", model_dir, "--json")
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [os.path.basename(d["output"]) for d in lines] == [
+        "sample.latent.safetensors",
+        "still.latent.safetensors",
+    ]
+    assert lines[1]["frames"] == 1 and lines[1]["width"] == 301 and lines[1]["height"] == 201
+    out = tmp_path / "out"
+    r = run("decode", src, "-o", out, "--model", model_dir, "--json")
+    assert sorted(p.name for p in out.iterdir()) == ["sample.mp4", "still.mp4"]
+    still = probe(out / "still.mp4")
+    assert (still.width, still.height) == (301, 201) and frame_count_exact(out / "still.mp4") == 1
+
+
+def test_roundtrip_reports_quality(tmp_path, sample_clip, model_dir):
+    r = run(
+        "roundtrip",
+        sample_clip,
+        "-o",
+        tmp_path / "rt.mp4",
+        "--model",
+        model_dir,
+        "--json",
+        "--chunk-frames",
+        "8",
+    )
+    d = json.loads(r.stdout)
+    assert d["frames"] == 17 and 0 < d["psnr"] < 60 and -1 <= d["ssim"] <= 1
+    assert frame_count_exact(tmp_path / "rt.mp4") == 17
+
+
+def test_audio_from_copies_the_track(tmp_path, audio_clip, model_dir):
+    latent = tmp_path / "a.latent.safetensors"
+    run("encode", audio_clip, "-o", latent, "--model", model_dir)
+    run("decode", latent, "-o", tmp_path / "a.mp4", "--model", model_dir, "--audio-from", audio_clip)
+    assert probe(tmp_path / "a.mp4").has_audio
+    run("decode", latent, "-o", tmp_path / "silent.mp4", "--model", model_dir)
+    assert not probe(tmp_path / "silent.mp4").has_audio
+
+
+def test_info_on_latent_and_model(tmp_path, sample_clip, model_dir):
+    latent = tmp_path / "s.latent.safetensors"
+    run("encode", sample_clip, "-o", latent, "--model", model_dir)
+    d = json.loads(run("info", latent, "--json").stdout)
+    assert d["frame_count"] == 17 and d["latent_shape"] == "16x5x32x32" and d["model"] == "small"
+    m = json.loads(run("info", model_dir, "--json").stdout)
+    assert m["trained_weights"] is True and m["weights_sha256"] == d["model_sha256"]
+    assert "4x8x8" in run("info", "tiny").stdout
+
+
+def test_stats_writes_normalisation_into_the_model(tmp_path, sample_clip, model_dir):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for f in model_dir.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    d = json.loads(run("stats", sample_clip, "--model", folder, "--json").stdout)
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["latents_mean"] == d["latents_mean"] and len(cfg["latents_std"]) == 16
+    assert all(s > 0 for s in cfg["latents_std"])
+    import vaekit
+
+    vae = vaekit.load(folder)
+    z = vae.encode_video(sample_clip).latent_dist.mean
+    zn = vae.normalize(z)
+    assert abs(zn.mean().item()) < 0.2 and 0.8 < zn.std().item() < 1.2  # stats came from this very clip
+
+
+# -- bad input: one clear line, non-zero exit, nothing left behind -------------------------
+@pytest.mark.parametrize(
+    "fixture,match",
+    [
+        ("text_as_mp4", "not a video file"),
+        ("truncated_mp4", "truncated or corrupt"),
+        ("zero_frame_video", "no video frames"),
+    ],
+)
+def test_bad_videos(request, tmp_path, model_dir, fixture, match):
+    src = request.getfixturevalue(fixture)
+    out = tmp_path / "x.latent.safetensors"
+    r = run("encode", src, "-o", out, "--model", model_dir, ok=False)
+    assert r.exit_code == 2
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and match in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_input(tmp_path, model_dir):
+    r = run("encode", tmp_path / "nope.mp4", "--model", model_dir, ok=False)
+    assert r.exit_code == 2 and "no such file" in r.stderr
+
+
+def test_latent_from_another_model_is_refused(tmp_path, sample_clip, model_dir, other_model_dir):
+    latent = tmp_path / "s.latent.safetensors"
+    run("encode", sample_clip, "-o", latent, "--model", model_dir)
+    r = run("decode", latent, "-o", tmp_path / "s.mp4", "--model", other_model_dir, ok=False)
+    assert r.exit_code == 4 and "was encoded by model 'small'" in r.stderr and "--model small" in r.stderr
+    assert not (tmp_path / "s.mp4").exists() and no_temp_files(tmp_path)
+
+
+def test_tampered_latent_is_refused(tmp_path, sample_clip, model_dir):
+    from safetensors.torch import load_file, save_file
+
+    from vaekit.io.latent_file import LatentReader
+
+    latent = tmp_path / "s.latent.safetensors"
+    run("encode", sample_clip, "-o", latent, "--model", model_dir)
+    meta = LatentReader(latent).info.to_metadata()
+    save_file(
+        {"mean": load_file(str(latent))["mean"][:, :3].contiguous()}, str(latent), metadata=meta
+    )  # cut frames
+    r = run("decode", latent, "--model", model_dir, ok=False)
+    assert r.exit_code == 2 and "does not match its metadata" in r.stderr
+
+
+def test_unwritable_output(tmp_path, sample_clip, model_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run("encode", sample_clip, "-o", blocker / "out.latent.safetensors", "--model", model_dir, ok=False)
+    assert r.exit_code == 3 and r.stderr.startswith("error: cannot write")
+
+
+def test_bad_options_are_usage_errors(sample_clip, model_dir):
+    r = run("encode", sample_clip, "--model", model_dir, "--chunk-frames", "6", ok=False)
+    assert r.exit_code == 2 and "multiple of 4" in r.output
+    r = run("encode", sample_clip, "--model", "no-such-model", ok=False)
+    assert r.exit_code == 2 and "no model folder or preset" in r.stderr
+
+
+# -- as a real process ----------------------------------------------------------------------
+def test_subprocess_quiet_stderr_when_not_a_terminal(tmp_path, sample_clip, model_dir):
+    out = tmp_path / "s.latent.safetensors"
+    p = subprocess.run(
+        [sys.executable, "-m", "vaekit", "encode", sample_clip, "-o", out, "--model", model_dir],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0 and p.stderr == "" and str(out) in p.stdout
+    p = subprocess.run(
+        ["vaekit", "decode", out, "--model", "tiny", "-q"], capture_output=True, text=True, timeout=120
+    )
+    assert p.returncode == 4 and p.stderr.startswith("error: ") and p.stderr.count("\n") == 1
+
+
+def test_ctrl_c_leaves_no_partial_output(tmp_path, model_dir):
+    src = write_sample_clip(tmp_path / "long.mp4", num_frames=400, width=256, height=256)
+    out = tmp_path / "long.latent.safetensors"
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vaekit",
+            "encode",
+            src,
+            "-o",
+            out,
+            "--model",
+            model_dir,
+            "--chunk-frames",
+            "4",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not [f for f in tmp_path.iterdir() if ".tmp-" in f.name]:
+        time.sleep(0.05)  # wait until it is writing
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "interrupted" in err
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["long.mp4"]
