@@ -25,14 +25,21 @@ class PhaseData:
 
     name: str
     records: list[Record]
+    _cache: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict, repr=False)
 
     def series(self, key: str) -> tuple[list[int], list[float]]:
+        """Steps and finite values of ``key`` (cached: the records do not change)."""
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
         steps, vals = [], []
+        isfinite = math.isfinite
         for r in self.records:
             v = r.values.get(key)
-            if v is not None and math.isfinite(v):
-                steps.append(int(r.step or 0))
+            if v is not None and isfinite(v):
+                steps.append(r.step or 0)
                 vals.append(v)
+        self._cache[key] = (steps, vals)
         return steps, vals
 
     def recent(self, key: str, window: int) -> tuple[list[int], list[float]]:
@@ -71,6 +78,9 @@ class Context:
     disc_start: int | None = None
     baseline: dict[str, float] = field(default_factory=dict)  # phase-1 level of the last window
     kl: KLWeight | None = None
+    # offline, a settled spike earlier in the phase still earns a 'watch'; live, an incident is
+    # over once the recent window is healthy again
+    judge_history: bool = True
 
 
 def _tol(rules: Rules, quanta: float, *mags: float) -> float:
@@ -379,7 +389,7 @@ def check_grad_norm(ph: PhaseData, ctx: Context) -> Finding | None:
             f"Above the safe level of {num(rules.grad_norm_watch)}: {_range(rv)} over the last {len(rv)} lines "
             f"(median {num(med)}, {tr.words()}); above {num(rules.grad_norm_act)} it is time to act."
         )
-    elif peak > rules.grad_norm_act:
+    elif peak > rules.grad_norm_act and ctx.judge_history:
         level = "watch"
         msg += f" Earlier in this phase it reached {num(peak)} (step {peak_step}) and has settled since."
     else:
@@ -462,8 +472,11 @@ def check_rec_loss(ph: PhaseData, ctx: Context) -> Finding | None:
     }
     if ph.name == "vae":
         k = max(3, ctx.window // 2)
-        earlier = rolling_median(vals[: -len(rv)], k)[k - 1 :] if len(vals) > len(rv) + k else []
-        best = min(earlier) if earlier else None
+        head = vals[: -len(rv)]
+        best = None
+        # the rolling median is only needed when the recent level could be a rise at all
+        if len(head) >= k and cur > rules.rec_loss_rise_watch * min(head) and tr.label == "rising":
+            best = min(rolling_median(head, k)[k - 1 :])
         msg = (
             f"{num(vals[0])} at step {steps[0]} -> {num(vals[-1])} at step {steps[-1]} (recent median "
             f"{num(cur)}, {tr.words()})."

@@ -141,6 +141,7 @@ class LiveDoctor:
             recipe=self.recipe,
             disc_start=self.disc_start,
             baseline=dict(self._baseline),
+            judge_history=False,
         )
 
     def _judge(self, findings: list[Finding]) -> list[Finding]:

@@ -268,8 +268,12 @@ def make_record(raw: dict[str, Any], line: int = 0, tokens: dict[str, str] | Non
 
 
 _NUM = r"[-+]?(?:nan|inf(?:inity)?|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+_KEY = r"[A-Za-z_][\w./-]*"
+# a quoted key ('train/rec_loss': ...) or a bare one (rec_loss: ... / rec_loss=...); a bare key may
+# not start inside a quoted string, so device='cuda:0' yields nothing
 _PAIR = re.compile(
-    r"""['"]?(?P<key>[A-Za-z_][\w./-]*)['"]?\s*[:=]\s*(?:tensor\(\s*|np\.float\d*\(\s*|array\(\s*)?"""
+    rf"""(?:'(?P<k1>{_KEY})'|"(?P<k2>{_KEY})"|(?<![\w'"./-])(?P<k3>{_KEY}))\s*[:=]\s*"""
+    r"""(?:tensor\(\s*|np\.float\d*\(\s*|array\(\s*)?"""
     rf"""(?P<num>{_NUM})(?![\w.])""",
     re.IGNORECASE,
 )
@@ -289,7 +293,7 @@ def parse_text_line(text: str) -> tuple[dict[str, float], dict[str, str]]:
             raw[key] = float(m.group("num"))
             tokens[key] = m.group("num")
     for m in _PAIR.finditer(text):
-        key, num = m.group("key"), m.group("num")
+        key, num = m.group("k1") or m.group("k2") or m.group("k3"), m.group("num")
         if key.lower() in raw or key in raw:
             continue
         try:
