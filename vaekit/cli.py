@@ -427,5 +427,73 @@ def demo(output, model, frames, size, as_json):
     )
 
 
+@main.command("train")
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(dir_okay=False),
+    help="Recipe TOML, e.g. train/tiny.toml or train/base.toml.",
+)
+@click.option(
+    "--data",
+    multiple=True,
+    help="Training data: folder, file, glob or builtin:photos[:NAME,...]. Repeatable.",
+)
+@click.option("--val-data", multiple=True, help="Validation data, same forms as --data. Repeatable.")
+@click.option(
+    "--out", "-o", help="Run directory: config.toml, metrics.jsonl, tb/, samples/, checkpoints/, model/."
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue exactly from the newest checkpoint in --out (fresh start if none).",
+)
+@click.option("--max-steps", type=int, help="Total optimizer steps.")
+@click.option("--disc-start", type=int, help="Step at which the discriminator starts (phase 2).")
+@click.option("--kl-weight", type=float, help="Weight of kl_loss.")
+@click.option("--perceptual-weight", type=float, help="Weight of LPIPS; 0 turns it off.")
+@click.option("--pixelloss-weight", type=float, help="Weight of the pixel L1/L2 loss.")
+@click.option("--disc-weight", type=float, help="Scale of the adaptive d_weight.")
+@click.option("--clip-grad", type=float, help="Max gradient norm (generator and discriminator); 0: off.")
+@click.option("--lr", type=float, help="Generator learning rate.")
+@click.option("--batch-size", type=int, help="Clips per GPU/process; the global batch is this x ranks.")
+@click.option("--num-frames", type=int, help="Frames per clip, 1 + 4k.")
+@click.option("--resolution", type=int, help="Square crop size in pixels.")
+@click.option("--sample-rate", type=int, help="Take every n-th video frame.")
+@click.option("--ema-decay", type=float, help="Decay of the EMA weights that are validated and exported.")
+@click.option("--mixed-precision", type=click.Choice(["fp32", "bf16", "fp16"]), help="Autocast precision.")
+@click.option(
+    "--grad-checkpointing/--no-grad-checkpointing", default=None, help="Recompute activations in backward."
+)
+@click.option("--log-every", type=int, help="Steps between metrics lines.")
+@click.option("--val-every", type=int, help="Steps between validations; 0: never.")
+@click.option("--save-every", type=int, help="Steps between checkpoints.")
+@click.option("--seed", type=int, help="Seed of data order, crops, noise and initialisation.")
+@click.option(
+    "--export-model",
+    nargs=2,
+    metavar="RUN_DIR OUT_DIR",
+    help="Only write RUN_DIR's EMA weights as a model folder.",
+)
+@handle_errors
+def train(config, resume, export_model, **overrides):
+    """Train a causal video VAE: reconstruction + KL (+ LPIPS), then a 3D PatchGAN from --disc-start.
+
+    Every option overrides the recipe; RUN_DIR/config.toml keeps the resolved recipe. The run
+    writes metrics.jsonl (the loss keys of `vaekit doctor`), TensorBoard logs, validation
+    samples and checkpoints; at the end RUN_DIR/model holds the EMA weights (vaekit.load opens it).
+    Ctrl-C or SIGTERM saves a checkpoint and exits 130/143; --resume continues exactly.
+
+    \b
+    vaekit train --config train/tiny.toml --out runs/tiny
+    vaekit train --config train/tiny.toml --out runs/tiny --resume
+    torchrun --nproc_per_node 8 -m vaekit train --config train/base.toml --data /videos --out runs/base
+    vaekit train --export-model runs/tiny models/my-tiny
+    """
+    from .train.command import run
+
+    run(config, overrides, resume, export_model)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -340,6 +340,8 @@ class Trainer:
                 print(f"done: {self.step}/{r.max_steps} steps; EMA model in {summary['model']}", flush=True)
             self.log.close()
         summary["interrupted"] = interrupted
+        # a rank may stop because another one got the signal
+        summary["signal"] = int(self._stop_signal or signal.SIGTERM) if interrupted else None
         return summary
 
     def _on_signal(self, signum, _frame) -> None:
