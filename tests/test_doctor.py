@@ -438,3 +438,27 @@ def test_package_import_stays_light():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# a real run folder written by `vaekit train` (tiny preset, 60 steps, disc_start 30, CPU)
+
+
+def test_reads_a_real_vaekit_train_run_folder():
+    run = load_run(FIX / "vaekit_tiny_run")
+    assert run.fmt == "jsonl" and run.config_source.endswith("config.toml")
+    assert len(run.train) == 30 and all(r.quantum == {} for r in run.train)  # full precision
+    assert run.recipe()["disc_start"] == 30 and run.recipe()["lpips_random_backbone"] is True
+    rep = diagnose(run)
+    assert rep.phases["disc_start"] == 30 and rep.phases["disc_start_source"] == "phase"
+    assert rep.phases["phase1"]["lines"] == 15 and rep.phases["phase2"]["lines"] == 15
+    book = rep.finding("bookkeeping")
+    assert book.level == "ok"
+    ids = book.evidence["identities"]
+    assert ids["nll"]["checked"] == ids["vae"]["checked"] == ids["total"]["checked"] == 30
+    assert ids["disc_bound"]["checked"] == 15
+    # a random LPIPS backbone is never judged as LPIPS
+    for phase in ("vae", "adversarial"):
+        p = rep.finding("perception_loss", phase)
+        assert p.level == "ok" and p.evidence["random_backbone"] and "not LPIPS" in p.message
+    assert rep.finding("kl_loss", "vae").evidence["kl_weight_source"] == "recipe"

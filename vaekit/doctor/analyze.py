@@ -110,6 +110,9 @@ def diagnose(run: Run, rules: Rules | None = None, window: int = DEFAULT_WINDOW)
         raise ValueError("window must be at least 2 lines")
     rules = rules or DEFAULT_RULES
     recipe = run.recipe()
+    gb = next((r.values["global_batch_size"] for r in run.train if "global_batch_size" in r.values), None)
+    if gb is not None:
+        recipe["batch_size"] = int(gb)  # clips per optimizer step over all ranks
     records = run.train
     phases = detect_phases(records, recipe)
     ctx = build_context(records, phases, recipe, rules, window)

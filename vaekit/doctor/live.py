@@ -51,6 +51,9 @@ class LiveDoctor:
     history:
         How many lines per phase are kept (default ``8 * window``): memory and time per update are
         bounded by it, however long the run.
+
+    The per-line checks (NaN/inf, the loss identities) judge every line; the window rules start
+    once the current phase has ``min(window, 5)`` lines.
     """
 
     def __init__(
@@ -66,6 +69,8 @@ class LiveDoctor:
         self.recipe = recipe_from_config(dict(config or {}))
         self.window = window
         self.history = max(history or 8 * window, 2 * window)
+        #: lines a phase needs before its window rules speak (NaN and bookkeeping speak at once)
+        self.min_lines = min(window, 5)
         self._lines: dict[str, deque[Record]] = {
             "vae": deque(maxlen=self.history),
             "adversarial": deque(maxlen=self.history),
@@ -110,6 +115,9 @@ class LiveDoctor:
         prev = self._last_step
         self._last_step = rec.step
         adversarial = (rec.phase or "").lower() in _ADVERSARIAL_PHASES or rec.values.get("disc_factor", 0) > 0
+        gb = rec.values.get("global_batch_size")
+        if gb is not None and math.isfinite(gb):
+            self.recipe["batch_size"] = int(gb)
         if adversarial and self.phase == "vae":
             self.phase = "adversarial"
             ds = rec.step
@@ -127,6 +135,8 @@ class LiveDoctor:
         lines = list(self._lines[self.phase])
         ctx.kl = infer_kl_weight(lines, ctx)
         findings = [check_nonfinite([rec], ctx), check_bookkeeping([rec], ctx)]
+        if len(lines) < self.min_lines:
+            return findings  # a handful of lines is no basis for a level or a trend
         ph = PhaseData(self.phase, lines)
         for check in PHASE_CHECKS:
             f = check(ph, ctx)

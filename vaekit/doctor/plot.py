@@ -15,6 +15,7 @@ from .report import Report, display_name
 from .rules import DEFAULT_RULES, Rules
 from .stats import num, rolling_median
 
+_MAX_POINTS = 2000  # per curve; longer series are binned
 LEVEL_COLORS = {"ok": "#2e7d32", "watch": "#e08e00", "act": "#c62828"}
 _GOOD = "#4caf50"
 _WARN = "#ffb300"
@@ -49,9 +50,15 @@ def _panels(run: Run, report: Report, rules: Rules) -> list[dict[str, Any]]:
         {
             "metric": "perception_loss",
             "keys": ["perception_loss"],
-            "title": "perception_loss (LPIPS)",
-            "bands": [(0, rules.perception_ceiling * pw, _GOOD)],
-            "lines": [(rules.perception_ceiling * pw, "ceiling")],
+            "title": "perception_loss (random backbone: not LPIPS)"
+            if recipe.get("lpips_random_backbone")
+            else "perception_loss (LPIPS)",
+            "bands": []
+            if recipe.get("lpips_random_backbone")
+            else [(0, rules.perception_ceiling * pw, _GOOD)],
+            "lines": []
+            if recipe.get("lpips_random_backbone")
+            else [(rules.perception_ceiling * pw, "ceiling")],
         },
         {"metric": "kl_loss", "keys": ["kl_loss"], "title": "kl_loss"},
         {
@@ -126,6 +133,7 @@ def render_png(run: Run, report: Report, rules: Rules | None = None, window: int
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    import numpy as np
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     plain = FuncFormatter(lambda y, _pos: num(float(y)))
@@ -147,7 +155,20 @@ def render_png(run: Run, report: Report, rules: Rules | None = None, window: int
             c = colors[i % len(colors)]
             if v:
                 allv.extend(v)
-                if len(v) > 2 * k and k > 1 and p["metric"] != "val/psnr":
+                if len(v) > _MAX_POINTS:
+                    # long runs: the median of each of ~_MAX_POINTS bins, over a thinned raw line
+                    b = math.ceil(len(v) / _MAX_POINTS)
+                    n = len(v) // b * b
+                    sa, va = np.asarray(s[:n], float).reshape(-1, b), np.asarray(v[:n]).reshape(-1, b)
+                    ax.plot(s[::b], v[::b], color=c, alpha=0.25, lw=0.8)
+                    ax.plot(
+                        sa.mean(axis=1),
+                        np.median(va, axis=1),
+                        color=c,
+                        lw=1.8,
+                        label=f"{key} (median of {b})",
+                    )
+                elif len(v) > 2 * k and k > 1 and p["metric"] != "val/psnr":
                     ax.plot(s, v, color=c, alpha=0.25, lw=0.8)
                     ax.plot(s, rolling_median(v, k), color=c, lw=1.8, label=f"{key} (median of {k})")
                 else:

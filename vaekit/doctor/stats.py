@@ -16,6 +16,11 @@ def median(values: list[float]) -> float:
     return statistics.median(vals) if vals else math.nan
 
 
+def median_at(values: list[float], i: int, k: int) -> float:
+    """The trailing median over ``k`` values ending at index ``i``."""
+    return median(values[max(0, i - k + 1) : i + 1])
+
+
 def rolling_median(values: list[float], k: int) -> list[float]:
     """Trailing median over ``k`` values (fewer at the start)."""
     out = []
