@@ -462,3 +462,16 @@ def test_reads_a_real_vaekit_train_run_folder():
         p = rep.finding("perception_loss", phase)
         assert p.level == "ok" and p.evidence["random_backbone"] and "not LPIPS" in p.message
     assert rep.finding("kl_loss", "vae").evidence["kl_weight_source"] == "recipe"
+
+
+def test_doctor_table_in_the_runs_own_config(tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(FIX / "phase1_healthy", run)
+    assert run_main(run)[0] == 0
+    with (run / "config.toml").open("a") as fh:
+        fh.write("\n[doctor.grad_norm]\nwatch = 3.0\nact = 4.0\n")
+    rc, out, _ = run_main(run, json_out=True)
+    g = next(f for f in json.loads(out)["findings"] if f["metric"] == "grad_norm")
+    assert rc == 1 and g["level"] == "act"
