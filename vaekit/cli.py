@@ -542,5 +542,44 @@ def doctor(run, as_json, plot, html, window, rules_path):
     sys.exit(doctor_main(run, json_out=as_json, plot=plot, html=html, window=window, rules_path=rules_path))
 
 
+@main.command("eval")
+@click.argument("videos", nargs=-1, required=True)
+@stream_options
+@click.option("--frames", "max_frames", type=int, help="Use at most this many frames of each video.")
+@click.option(
+    "--resolution", type=int, help="Resize each video so its shorter side is this many pixels first."
+)
+@handle_errors
+def eval_cmd(videos, model, device, dtype, chunk_frames, tile, as_json, quiet, max_frames, resolution):
+    """Score a model on real videos against a naive baseline of the same size.
+
+    For each video and pooled over all: PSNR and SSIM of the decoded uint8 frames against the
+    source's at the source resolution, temporal flicker, LPIPS (only with real backbone weights),
+    and encode/decode frames/s. The baseline keeps as many floats as the latent: each frame is
+    area-downscaled by sqrt(3*T*H*W / latent elements) and bicubic-upscaled back.
+    """
+    from .evaluate import evaluate, format_table
+
+    opts = make_options(chunk_frames, tile, quiet)
+    files = expand_inputs(videos, "video")
+    backend = make_backend(model, device, dtype)
+    result = evaluate(
+        backend, files, opts, max_frames=max_frames, resolution=resolution, lpips_model=_lpips_or_none()
+    )
+    click.echo(json.dumps(result) if as_json else format_table(result))
+
+
+def _lpips_or_none():
+    """Real LPIPS when the backbone weights are on disk; otherwise None (never a random stand-in)."""
+    from .errors import MissingDependencyError
+
+    try:
+        from .train.perceptual import PerFrameLPIPS
+
+        return PerFrameLPIPS("vgg")
+    except MissingDependencyError:
+        return None
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,252 @@
+"""``vaekit eval``: how good a model is on real videos, next to a naive baseline of equal size.
+
+For each video (and pooled over all of them): PSNR and SSIM of the decoded uint8 frames against
+the source's uint8 frames at the source's resolution, temporal flicker
+``mean |(x_t - x_{t-1}) - (x^_t - x^_{t-1})|`` (uint8 scale), LPIPS when real backbone weights
+are present, and encode/decode frames/s. The **baseline** stores exactly as many floats as the
+latent: every frame is area-downscaled by ``f = sqrt(3*T*H*W / latent_elements)`` and
+bicubic-upscaled back, so the difference shows what the learned compression adds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .io.video import iter_frames, probe
+from .metrics import VideoQuality, psnr_from_mse
+from .runtime.backend import Backend
+from .runtime.jobs import StreamOptions, frames_to_tensor, tensor_to_frames
+from .runtime.streaming import StreamingDecoder, StreamingEncoder
+
+
+class _Timed:
+    """Wraps a backend and adds up the seconds spent in its encode and decode steps."""
+
+    def __init__(self, backend: Backend):
+        self._b = backend
+        self.encode_s = 0.0
+        self.decode_s = 0.0
+
+    def __getattr__(self, name):
+        return getattr(self._b, name)
+
+    def encode_step(self, x, cache):
+        t0 = time.perf_counter()
+        out = self._b.encode_step(x, cache)
+        self.encode_s += time.perf_counter() - t0
+        return out
+
+    def decode_step(self, z, cache):
+        t0 = time.perf_counter()
+        out = self._b.decode_step(z, cache)
+        self.decode_s += time.perf_counter() - t0
+        return out
+
+
+class Flicker:
+    """Mean absolute difference between source and reconstruction frame-to-frame changes."""
+
+    def __init__(self):
+        self.total = 0.0
+        self.count = 0
+        self._prev: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def update(self, ref: torch.Tensor, rec: torch.Tensor) -> None:
+        ref, rec = ref.float(), rec.float()
+        if self._prev is not None:
+            d = (ref - self._prev[0]) - (rec - self._prev[1])
+            self.total += float(d.abs().sum())
+            self.count += d.numel()
+        self._prev = (ref, rec)
+
+    @property
+    def value(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+def baseline_factor(frames: int, height: int, width: int, latent_elements: int, channels: int = 3) -> float:
+    """Linear downscale factor that leaves as many floats per video as the latent has."""
+    return math.sqrt(channels * frames * height * width / latent_elements)
+
+
+def baseline_frame(frame: torch.Tensor, factor: float) -> torch.Tensor:
+    """Area-downscale a ``1, 3, H, W`` uint8-valued frame by ``factor``, bicubic-upscale it back."""
+    h, w = frame.shape[-2:]
+    small = F.interpolate(
+        frame.float(), size=(max(1, round(h / factor)), max(1, round(w / factor))), mode="area"
+    )
+    return F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False).round().clamp(0, 255)
+
+
+class _Scores:
+    """PSNR/SSIM, flicker and (optionally) LPIPS of one video; :func:`pooled` merges videos."""
+
+    def __init__(self, lpips_model):
+        self.quality = VideoQuality()
+        self.flicker = Flicker()
+        self.lpips_model = lpips_model
+        self.lpips_sum = 0.0
+
+    def update(self, ref: torch.Tensor, rec: torch.Tensor) -> None:
+        self.quality.update(ref, rec)
+        self.flicker.update(ref, rec)
+        if self.lpips_model is not None:
+            with torch.no_grad():
+                a, b = (t.float()[:, :, None] / 127.5 - 1 for t in (rec, ref))
+                self.lpips_sum += float(self.lpips_model(a, b)) * ref.shape[0]
+
+    def result(self) -> dict:
+        return _summary([self])
+
+
+def _summary(scores: list[_Scores]) -> dict:
+    sq = sum(s.quality._sq_err for s in scores)
+    n = sum(s.quality._elements for s in scores)
+    frames = sum(s.quality.frames for s in scores)
+    flicker_n = sum(s.flicker.count for s in scores)
+    out = {
+        "psnr": round(psnr_from_mse(sq / max(n, 1)), 3),
+        "ssim": round(sum(s.quality._ssim_sum for s in scores) / max(frames, 1), 5),
+        "flicker": round(sum(s.flicker.total for s in scores) / max(flicker_n, 1), 4),
+    }
+    if scores and scores[0].lpips_model is not None:
+        out["lpips"] = round(sum(s.lpips_sum for s in scores) / max(frames, 1), 5)
+    return out
+
+
+def _resize(frame: np.ndarray, resolution: int | None) -> np.ndarray:
+    """Resize so the shorter side is ``resolution`` (area down, bicubic up); no-op when None."""
+    if resolution is None:
+        return frame
+    h, w = frame.shape[:2]
+    s = resolution / min(h, w)
+    t = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
+    t = F.interpolate(
+        t, size=(max(1, round(h * s)), max(1, round(w * s))), mode="area" if s < 1 else "bicubic"
+    )
+    return t.round().clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy()
+
+
+def _chw(frame: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(frame).permute(2, 0, 1)[None]
+
+
+def evaluate_video(
+    backend: Backend,
+    path: str | os.PathLike,
+    opts: StreamOptions,
+    *,
+    max_frames: int | None = None,
+    resolution: int | None = None,
+    lpips_model=None,
+) -> tuple[dict, _Scores, _Scores]:
+    """Model and baseline scores for one video. Two streamed passes over the file (the baseline's
+    factor needs the latent size, known after the first), so memory stays flat in video length."""
+    info = probe(path)
+    timed = _Timed(backend)
+    pending: deque[np.ndarray] = deque()
+    model, base = _Scores(lpips_model), _Scores(lpips_model)
+    tick = opts.progress(max_frames or info.frame_count, f"eval {Path(path).name}")
+
+    def frames():
+        return (_resize(f, resolution) for f in itertools.islice(iter_frames(path), max_frames))
+
+    def source():
+        for f in frames():
+            pending.append(f)
+            tick(1)
+            yield frames_to_tensor(f)
+
+    enc = StreamingEncoder(timed, opts.chunk_frames, opts.tile)
+    latent_frames = 0
+
+    def latents():
+        nonlocal latent_frames
+        for m in enc.run(source()):
+            latent_frames += m.shape[2]
+            yield m[:, : backend.latent_channels]
+
+    for x in StreamingDecoder(timed, opts.chunk_frames, opts.tile).run(latents()):
+        h, w = enc.size
+        for frame in tensor_to_frames(x[:, :, : len(pending), :h, :w]):
+            model.update(_chw(pending.popleft()), _chw(frame))
+
+    (h, w), (ph, pw), sc = enc.size, enc.padded_size, backend.spatial_compression
+    factor = baseline_factor(
+        enc.frame_count, h, w, backend.latent_channels * latent_frames * (ph // sc) * (pw // sc)
+    )
+    for f in frames():
+        ref = _chw(f)
+        base.update(ref, baseline_frame(ref, factor).to(torch.uint8))
+    m, b = model.result(), base.result()
+    row = {
+        "video": str(path),
+        "frames": enc.frame_count,
+        "width": w,
+        "height": h,
+        **m,
+        "baseline": {**b, "downscale": round(factor, 3)},
+        "psnr_gain_db": round(m["psnr"] - b["psnr"], 3),
+        "encode_fps": round(enc.frame_count / max(timed.encode_s, 1e-9), 2),
+        "decode_fps": round(enc.frame_count / max(timed.decode_s, 1e-9), 2),
+    }
+    return row, model, base
+
+
+def evaluate(backend: Backend, videos: list[Path], opts: StreamOptions, **kw) -> dict:
+    """Per-video rows and pooled overall scores (PSNR from pooled MSE, means over frames)."""
+    rows, models, bases = [], [], []
+    for v in videos:
+        row, m, b = evaluate_video(backend, v, opts, **kw)
+        rows.append(row)
+        models.append(m)
+        bases.append(b)
+    overall, base = _summary(models), _summary(bases)
+    return {
+        "model": backend.model_name,
+        "backend": backend.name,
+        "videos": rows,
+        "overall": {**overall, "baseline": base, "psnr_gain_db": round(overall["psnr"] - base["psnr"], 3)},
+    }
+
+
+def format_table(result: dict) -> str:
+    """A plain-text table: one row per video, then the overall row."""
+    has_lpips = "lpips" in result["overall"]
+    head = f"{'video':28s} {'frames':>6s} {'size':>9s} {'PSNR':>7s} {'base':>7s} {'gain':>6s} {'SSIM':>6s} {'base':>6s} "
+    head += (
+        f"{'flick':>6s} {'base':>6s}"
+        + (f" {'LPIPS':>6s}" if has_lpips else "")
+        + f" {'enc f/s':>8s} {'dec f/s':>8s}"
+    )
+    lines = [head, "-" * len(head)]
+
+    def line(name, r, frames="", size="", enc="", dec=""):
+        b = r["baseline"]
+        s = f"{name[:28]:28s} {frames:>6} {size:>9s} {r['psnr']:7.2f} {b['psnr']:7.2f} {r['psnr_gain_db']:+6.2f} "
+        s += f"{r['ssim']:6.4f} {b['ssim']:6.4f} {r['flicker']:6.2f} {b['flicker']:6.2f}"
+        s += f" {r['lpips']:6.4f}" if has_lpips else ""
+        return s + f" {enc:>8} {dec:>8}"
+
+    for r in result["videos"]:
+        lines.append(
+            line(
+                Path(r["video"]).name,
+                r,
+                r["frames"],
+                f"{r['width']}x{r['height']}",
+                r["encode_fps"],
+                r["decode_fps"],
+            )
+        )
+    lines.append(line("overall", result["overall"]))
+    return "\n".join(lines)
