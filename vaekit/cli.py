@@ -92,13 +92,41 @@ def stream_options(fn):
     return fn
 
 
-def make_backend(model: str, device: str, dtype: str):
-    """Load the model and wrap it in the backend that runs the streaming engine."""
+def backend_options(fn):
+    """--backend / --artifacts: run what `vaekit export` wrote instead of the torch model."""
+    fn = click.option(
+        "--artifacts",
+        type=click.Path(),
+        help="Folder written by `vaekit export -o`: ONNX graphs, TensorRT engines or a model folder.",
+    )(fn)
+    return click.option(
+        "--backend",
+        type=click.Choice(["torch", "onnx", "tensorrt"]),
+        default="torch",
+        show_default=True,
+        help="Runtime: torch (the model), onnx (ONNX Runtime) or tensorrt (CUDA); onnx/tensorrt need --artifacts.",
+    )(fn)
+
+
+def make_backend(model: str, device: str, dtype: str, backend: str = "torch", artifacts: str | None = None):
+    """Load the model and wrap it in the backend that runs the streaming engine. With --artifacts
+    (required for onnx/tensorrt) the exported files run instead, checked against --model if given."""
     import torch
 
     from .api import load, parse_dtype
     from .runtime.backend import TorchBackend
 
+    if backend != "torch" or artifacts is not None:
+        from .export.artifacts import open_backend
+
+        if artifacts is None:
+            raise InputError(
+                f"--backend {backend} needs --artifacts DIR, the folder `vaekit export -o DIR` wrote"
+            )
+        given = (
+            click.get_current_context().get_parameter_source("model") != click.core.ParameterSource.DEFAULT
+        )
+        return open_backend(backend, artifacts, device, parse_dtype(dtype), model if given else None)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise MissingDependencyError(
             f"--device {device}: CUDA is not available on this machine; use --device cpu"
@@ -202,6 +230,7 @@ def main():
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", help="Output file (one input) or folder. Default: beside each input.")
 @stream_options
+@backend_options
 @click.option("--save-logvar", is_flag=True, help="Also store the posterior log-variance (for sampling).")
 @click.option(
     "--latent-dtype",
@@ -212,7 +241,19 @@ def main():
 )
 @handle_errors
 def encode(
-    inputs, output, model, device, dtype, chunk_frames, tile, as_json, quiet, save_logvar, latent_dtype
+    inputs,
+    output,
+    model,
+    device,
+    dtype,
+    chunk_frames,
+    tile,
+    as_json,
+    quiet,
+    save_logvar,
+    latent_dtype,
+    backend,
+    artifacts,
 ):
     """Encode videos (or images) into NAME.latent.safetensors files.
 
@@ -226,7 +267,7 @@ def encode(
     opts = make_options(chunk_frames, tile, quiet)
     files = expand_inputs(inputs, "video")
     outs = output_paths(files, output, default_latent_path)
-    backend = make_backend(model, device, dtype)
+    backend = make_backend(model, device, dtype, backend, artifacts)
     for src, dst in zip(files, outs):
         r = encode_file(
             backend,
@@ -247,6 +288,8 @@ def encode(
 
 
 def _scaling(backend) -> dict:
+    if hasattr(backend, "scaling"):  # exported backends read it from their graphs
+        return dict(backend.scaling)
     cfg = backend.model.config if hasattr(backend, "model") else None
     if cfg is None:
         return {}
@@ -282,9 +325,25 @@ def _video_options(fn):
 @click.argument("latents", nargs=-1, required=True)
 @click.option("-o", "--output", help="Output video file (one input) or folder. Default: beside each input.")
 @stream_options
+@backend_options
 @_video_options
 @handle_errors
-def decode(latents, output, model, device, dtype, chunk_frames, tile, as_json, quiet, codec, crf, audio_from):
+def decode(
+    latents,
+    output,
+    model,
+    device,
+    dtype,
+    chunk_frames,
+    tile,
+    as_json,
+    quiet,
+    codec,
+    crf,
+    audio_from,
+    backend,
+    artifacts,
+):
     """Decode NAME.latent.safetensors files into videos (mp4 by default).
 
     The video gets the source's width, height, frame count and fps. A latent file made by
@@ -296,7 +355,7 @@ def decode(latents, output, model, device, dtype, chunk_frames, tile, as_json, q
     opts = make_options(chunk_frames, tile, quiet)
     files = expand_inputs(latents, "latent")
     outs = output_paths(files, output, default_video_path)
-    backend = make_backend(model, device, dtype)
+    backend = make_backend(model, device, dtype, backend, artifacts)
     for src, dst in zip(files, outs):
         r = decode_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
         emit(
@@ -311,10 +370,24 @@ def decode(latents, output, model, device, dtype, chunk_frames, tile, as_json, q
 @click.argument("input")
 @click.option("-o", "--output", required=True, help="Output video file.")
 @stream_options
+@backend_options
 @_video_options
 @handle_errors
 def roundtrip(
-    input, output, model, device, dtype, chunk_frames, tile, as_json, quiet, codec, crf, audio_from
+    input,
+    output,
+    model,
+    device,
+    dtype,
+    chunk_frames,
+    tile,
+    as_json,
+    quiet,
+    codec,
+    crf,
+    audio_from,
+    backend,
+    artifacts,
 ):
     """Encode and decode INPUT in one stream; print PSNR and SSIM against the source.
 
@@ -325,7 +398,7 @@ def roundtrip(
 
     opts = make_options(chunk_frames, tile, quiet)
     (src,) = expand_inputs((input,), "video")[:1]
-    backend = make_backend(model, device, dtype)
+    backend = make_backend(model, device, dtype, backend, artifacts)
     r = roundtrip_file(backend, src, Path(output), opts, codec=codec, crf=crf, audio_from=audio_from)
     emit(
         r,
@@ -579,6 +652,73 @@ def _lpips_or_none():
         return PerFrameLPIPS("vgg")
     except MissingDependencyError:
         return None
+
+
+@main.command("export")
+@click.option("--model", "-m", default="tiny", show_default=True, help="Model folder or preset name.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["safetensors", "onnx", "tensorrt"]),
+    required=True,
+    help="What to write.",
+)
+@click.option(
+    "--part",
+    type=click.Choice(["encoder", "decoder", "all"]),
+    default="all",
+    show_default=True,
+    help="Which graphs/engines (safetensors always writes the whole model).",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["fp32", "fp16", "bf16"]),
+    default="fp32",
+    show_default=True,
+    help="Precision of the export (norms and reductions stay fp32).",
+)
+@click.option(
+    "--profile",
+    default="256p",
+    show_default=True,
+    help="Shape profile: a name from export/ (256p, 480p, 720p) or a TOML file.",
+)
+@click.option(
+    "--clip", type=click.Path(), help="Video for the parity check. Default: a built-in real-photo clip."
+)
+@click.option("--device", default="cuda", show_default=True, help="GPU that builds TensorRT engines.")
+@click.option("-o", "--output", required=True, help="Artifacts folder (created; one model per folder).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr.")
+@handle_errors
+def export_cmd(model, fmt, part, dtype, profile, clip, device, output, as_json, quiet):
+    """Export a model to safetensors, ONNX or TensorRT, and check it against the torch model.
+
+    \b
+    vaekit export --model tiny --format onnx -o exports/tiny
+    vaekit encode clip.mp4 --backend onnx --artifacts exports/tiny
+    Every export is run on a real clip against the torch model; the max abs errors are printed
+    and stored as parity.FORMAT.json in the folder. A failed check exits with code 6.
+    """
+    from .export import export
+
+    log = (lambda line: None) if quiet or as_json else click.echo
+    r = export(model, fmt, output, part=part, dtype=dtype, profile=profile, clip=clip, device=device, log=log)
+    result = {
+        "format": fmt,
+        "output": str(r.out_dir),
+        "files": [str(f) for f in r.files],
+        "parity": {
+            k: {"passed": rep.passed, "not_run": rep.not_run, "report": str(path)}
+            for k, (rep, path) in r.parity.items()
+        },
+    }
+    emit(
+        result,
+        as_json,
+        f"{r.out_dir}  {len(r.files)} files  parity: "
+        + ", ".join(f"{k} {rep.summary()}" for k, (rep, _) in r.parity.items()),
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

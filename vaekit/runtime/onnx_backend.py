@@ -37,12 +37,17 @@ def _ort():
     return onnxruntime
 
 
-def _providers(device: torch.device) -> list:
-    if device.type == "cuda":
-        return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
+def _providers(ort, device: torch.device) -> list:
+    """Providers to ask for. CUDA is only asked for when torch sees a GPU (the tensors are torch's)
+    and this ONNX Runtime build has the provider (asking one without it prints ORT's own
+    multi-line complaint); otherwise the session runs on the CPU and :class:`OnnxStep` warns."""
     if device.type == "cpu":
         return ["CPUExecutionProvider"]
-    raise InputError(f"--backend onnx runs on cpu or cuda, not on {device}")
+    if device.type != "cuda":
+        raise InputError(f"--backend onnx runs on cpu or cuda, not on {device}")
+    if torch.cuda.is_available() and "CUDAExecutionProvider" in ort.get_available_providers():
+        return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
 
 
 class OnnxStep:
@@ -56,7 +61,7 @@ class OnnxStep:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3  # errors only; ORT's warnings about unused initializers are noise here
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=_providers(device))
+            self.session = ort.InferenceSession(str(path), options, providers=_providers(ort, device))
         except Exception as e:  # ORT raises its own exception types for unreadable or invalid graphs
             raise InputError(f"ONNX Runtime cannot load {path}: {str(e).splitlines()[0]}") from None
         self.spec = GraphSpec.from_metadata(self.session.get_modelmeta().custom_metadata_map, str(path))
@@ -71,8 +76,8 @@ class OnnxStep:
         self.device = device
         if device.type == "cuda" and self.providers[0] != "CUDAExecutionProvider":
             warnings.warn(
-                f"CUDA was asked for but ONNX Runtime runs {path.name} on the CPU (providers: {', '.join(self.providers)}); "
-                "install onnxruntime-gpu with a matching CUDA: pip install vaekit[gpu]",
+                f"CUDA was asked for but ONNX Runtime runs on the CPU (onnxruntime {ort.__version__} gave "
+                f"{', '.join(self.providers)}); install onnxruntime-gpu for your CUDA: pip install vaekit[gpu]",
                 ProviderFallbackWarning,
                 stacklevel=2,
             )
