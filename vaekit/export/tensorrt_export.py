@@ -7,6 +7,8 @@
 * **One optimization profile per engine**, from the shape profile TOML: batch and frame size
   ranges as given, frames per step from ``temporal_compression`` to ``chunk_frames`` (opt: a full
   chunk), every cache input with the shape that follows from the frame size.
+* fp32 engines run in true fp32 (TensorRT's default TF32 convolutions are switched off), so they
+  meet the same parity bound as ONNX Runtime.
 * **A timing cache** shared by all builds for one GPU and TensorRT version
   (``~/.cache/vaekit/tensorrt/``, or ``$VAEKIT_CACHE``): later builds skip kernel timing.
 * The engine is written as ``PART.step.plan`` with a JSON sidecar (graph spec, shapes,
@@ -82,6 +84,9 @@ def build_engine(
         if not parser.parse_from_file(str(onnx_path)):
             raise ExportError(f"TensorRT cannot parse {onnx_path.name}: {_parse_errors(parser)}")
         config = builder.create_builder_config()
+        tf32 = spec.dtype != "fp32"
+        if not tf32 and hasattr(trt.BuilderFlag, "TF32"):  # fp32 graphs run true fp32 (TF32 is on by default)
+            config.clear_flag(trt.BuilderFlag.TF32)
         if workspace_bytes:
             config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
         opt = builder.create_optimization_profile()
@@ -107,6 +112,7 @@ def build_engine(
         "graph": spec.to_metadata(),
         "precision": spec.dtype,
         "strongly_typed": True,
+        "tf32": tf32,
         "profile": profile.to_dict(),
         "shapes": {name: {q: list(v) for q, v in s.items()} for name, s in shapes.items()},
         "onnx": onnx_path.name,
