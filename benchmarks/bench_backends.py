@@ -1,0 +1,309 @@
+"""Backend benchmark on the CPU: torch eager vs ONNX Runtime, same clip, same streaming engine.
+
+    python benchmarks/bench_backends.py                       # tiny, 256x256 and 512x512, ~6 min on 2 cores
+    python benchmarks/bench_backends.py --artifacts DIR       # reuse an fp32 `vaekit export --format onnx`
+    python benchmarks/bench_backends.py --json out.json
+
+The clip is a camera moving over a photograph (:mod:`vaekit.io.synthetic`), rendered at each size
+from the same photo and camera path. Every (size, backend) case runs in a fresh subprocess, so its
+peak RSS (``ru_maxrss``) is its own: it streams the clip through the encoder, then the decoder
+(chunks of ``--chunk-frames``, no tiles), after a warm-up pass, and keeps the median of
+``--repeats`` timings. The latents of both backends are compared (max abs difference).
+
+When ONNX Runtime is not at least 1.3x faster than torch eager, the script measures why: each
+runtime's own profiler splits one encode and one decode at the smallest size into time per
+operator type, which shows whether the time sits in convolutions (where both call optimised
+kernels: MLAS vs oneDNN) or in the glue around them (which graph fusion removes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+TARGET_SPEEDUP = 1.3
+BACKENDS = ("torch", "onnx")
+
+
+def _rss_mb() -> tuple[float, float]:
+    """(current RSS, peak RSS) of this process in MiB."""
+    with open("/proc/self/statm") as f:
+        current = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return current, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _clip(size: int, frames: int):
+    import torch
+
+    from vaekit.io.synthetic import camera_motion_clip
+    from vaekit.runtime.jobs import frames_to_tensor
+
+    return torch.cat(
+        [frames_to_tensor(f) for f in camera_motion_clip("astronaut", frames, size, size, seed=0)], dim=2
+    )
+
+
+def _backend(kind: str, model: str, artifacts: str, threads: int | None):
+    """The torch model or the ONNX step graphs, both on ``threads`` CPU threads (None: all cores)."""
+    import torch
+
+    from vaekit.model import load_model
+    from vaekit.runtime import TorchBackend
+    from vaekit.runtime.onnx_backend import OnnxBackend
+
+    if kind == "onnx":
+        root = Path(artifacts)
+        return OnnxBackend(root / "encoder.step.onnx", root / "decoder.step.onnx", "cpu", threads=threads)
+    if threads:
+        torch.set_num_threads(threads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return TorchBackend(load_model(model))
+
+
+def worker(args) -> dict:
+    """One (backend, size) case in this fresh process."""
+    import torch
+
+    from vaekit.runtime import TileSpec, decode_all, encode_all
+
+    backend = _backend(args.backend, args.model, args.artifacts, args.threads)
+    x = _clip(args.size, args.frames)
+    tile = TileSpec(mode="off")
+    rss_before, _ = _rss_mb()
+    load_before = round(os.getloadavg()[0], 2)
+    z = encode_all(backend, x, args.chunk_frames, tile)[:, : backend.latent_channels]  # warm-up
+    decode_all(backend, z, args.chunk_frames, tile)
+    enc, dec = [], []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        z = encode_all(backend, x, args.chunk_frames, tile)[:, : backend.latent_channels]
+        t1 = time.perf_counter()
+        out = decode_all(backend, z, args.chunk_frames, tile)
+        t2 = time.perf_counter()
+        enc.append(t1 - t0)
+        dec.append(t2 - t1)
+    torch.save(z.float(), args.latents_out)
+    _, peak = _rss_mb()
+    return {
+        "backend": args.backend,
+        "size": args.size,
+        "frames": args.frames,
+        "decoded_frames": out.shape[2],
+        "encode_fps": round(args.frames / statistics.median(enc), 2),
+        "decode_fps": round(out.shape[2] / statistics.median(dec), 2),
+        "encode_s": [round(t, 3) for t in enc],
+        "decode_s": [round(t, 3) for t in dec],
+        "peak_rss_mb": round(peak, 1),
+        "rss_growth_mb": round(peak - rss_before, 1),
+        "threads": args.threads or "all cores",
+        "load_average_1m": [load_before, round(os.getloadavg()[0], 2)],
+    }
+
+
+def profile_worker(args) -> dict:
+    """Time per operator type for one encode and one decode chunk, from each runtime's profiler."""
+    import numpy as np
+    import torch
+
+    from vaekit.runtime import TileSpec, decode_all, encode_all
+
+    runs = 3
+    x = _clip(args.size, args.chunk_frames)  # one full chunk
+    if args.backend == "torch":
+        backend, tile = _backend("torch", args.model, args.artifacts, args.threads), TileSpec(mode="off")
+        z = encode_all(backend, x, args.chunk_frames, tile)[:, : backend.latent_channels]  # warm-up
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            for _ in range(runs):
+                z = encode_all(backend, x, args.chunk_frames, tile)[:, : backend.latent_channels]
+                decode_all(backend, z, args.chunk_frames, tile)
+        ops = {
+            e.key: e.self_cpu_time_total / 1e3 / runs
+            for e in prof.key_averages()
+            if e.key.startswith("aten::")
+        }
+        return {"backend": "torch", "ms_by_op": ops}
+
+    import onnxruntime as ort
+
+    from vaekit.export.artifacts import onnx_spec
+
+    totals: dict[str, float] = defaultdict(float)
+    for part in ("encoder", "decoder"):
+        path = Path(args.artifacts) / f"{part}.step.onnx"
+        spec = onnx_spec(path)
+        options = ort.SessionOptions()
+        options.enable_profiling = True
+        if args.threads:
+            options.intra_op_num_threads = args.threads
+        options.profile_file_prefix = str(Path(args.latents_out).with_suffix("")) + f"-{part}"
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        h = args.size if part == "encoder" else args.size // spec.spatial_compression
+        main = (
+            x
+            if part == "encoder"
+            else torch.randn(1, spec.latent_channels, x.shape[2] // spec.temporal_compression, h, h)
+        )
+        feed = {spec.input_name: main.numpy()}
+        feed.update(
+            {c.input: np.zeros(s, np.float32) for c, s in zip(spec.caches, spec.cache_shapes(1, h, h))}
+        )
+        for _ in range(runs + 1):  # the first run is the warm-up
+            session.run(None, feed)
+        events = json.loads(Path(session.end_profiling()).read_text())
+        kernels = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+        per_run = len(kernels) // (runs + 1)
+        for e in kernels[per_run:]:
+            totals[e["args"]["op_name"]] += e["dur"] / 1e3 / runs
+    return {"backend": "onnx", "ms_by_op": dict(totals)}
+
+
+def _run_worker(args, backend: str, size: int, tmp: Path, mode: str) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        f"--{mode}",
+        "--backend",
+        backend,
+        "--size",
+        str(size),
+        "--model",
+        args.model,
+        "--frames",
+        str(args.frames),
+        "--chunk-frames",
+        str(args.chunk_frames),
+        "--repeats",
+        str(args.repeats),
+        "--artifacts",
+        str(args.artifacts),
+        "--latents-out",
+        str(tmp / f"{backend}-{size}.pt"),
+        *(["--threads", str(args.threads)] if args.threads else []),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"worker {backend} {size} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _top_ops(ms_by_op: dict[str, float], n: int = 6) -> list[tuple[str, float, float]]:
+    total = sum(ms_by_op.values()) or 1.0
+    top = sorted(ms_by_op.items(), key=lambda kv: -kv[1])[:n]
+    return [(op, round(ms, 1), round(100 * ms / total, 1)) for op, ms in top]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="tiny")
+    p.add_argument("--sizes", default="256,512")
+    p.add_argument("--frames", type=int, default=17)
+    p.add_argument("--chunk-frames", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, help="CPU threads for both runtimes (default: all cores)")
+    p.add_argument(
+        "--artifacts", help="folder with an fp32 ONNX export of --model (made in a temp dir if absent)"
+    )
+    p.add_argument("--json", help="also write the results here")
+    p.add_argument(
+        "--why", action="store_true", help="profile operators even when ONNX Runtime meets the target"
+    )
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--profile-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--backend", help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--latents-out", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker or args.profile_worker:
+        print(json.dumps(worker(args) if args.worker else profile_worker(args)))
+        return
+
+    import torch
+
+    from vaekit.export import export
+
+    with tempfile.TemporaryDirectory(prefix="vaekit-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        if not args.artifacts:
+            args.artifacts = tmp / "onnx"
+            t0 = time.perf_counter()
+            export(args.model, "onnx", args.artifacts)
+            print(f"exported {args.model} to ONNX in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        sizes = [int(s) for s in args.sizes.split(",")]
+        rows = []
+        for size in sizes:
+            for backend in BACKENDS:
+                rows.append(_run_worker(args, backend, size, tmp, "worker"))
+            a, b = (torch.load(tmp / f"{k}-{size}.pt") for k in BACKENDS)
+            rows[-1]["latent_max_abs_diff_vs_torch"] = float((a - b).abs().max())
+        by = {(r["backend"], r["size"]): r for r in rows}
+        for size in sizes:
+            t, o = by[("torch", size)], by[("onnx", size)]
+            o["encode_speedup"] = round(o["encode_fps"] / t["encode_fps"], 2)
+            o["decode_speedup"] = round(o["decode_fps"] / t["decode_fps"], 2)
+        slow = [
+            s
+            for s in sizes
+            if min(by[("onnx", s)]["encode_speedup"], by[("onnx", s)]["decode_speedup"]) < TARGET_SPEEDUP
+        ]
+        why = None
+        if slow or args.why:
+            size = min(slow or sizes)
+            why = {
+                k: _top_ops(_run_worker(args, k, size, tmp, "profile-worker")["ms_by_op"]) for k in BACKENDS
+            }
+            why["size"] = size
+
+    result = {
+        "model": args.model,
+        "frames": args.frames,
+        "chunk_frames": args.chunk_frames,
+        "repeats": args.repeats,
+        "threads": args.threads or "all cores",
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "load_average_1m": round(os.getloadavg()[0], 2),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "onnxruntime": __import__("onnxruntime").__version__,
+        },
+        "rows": rows,
+        "target_speedup": TARGET_SPEEDUP,
+        "why_not_faster": why,
+    }
+    print(
+        f"\n{args.model}, {args.frames} frames, chunks of {args.chunk_frames}, median of {args.repeats}, "
+        f"{args.threads or os.cpu_count()} threads on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'size':>5} {'backend':8} {'enc fps':>8} {'dec fps':>8} {'enc x':>6} {'dec x':>6} {'peak MiB':>9} {'growth':>7}"
+    )
+    for r in rows:
+        print(
+            f"{r['size']:>5} {r['backend']:8} {r['encode_fps']:>8} {r['decode_fps']:>8} "
+            f"{r.get('encode_speedup', 1.0):>6} {r.get('decode_speedup', 1.0):>6} {r['peak_rss_mb']:>9} {r['rss_growth_mb']:>7}"
+        )
+    if why:
+        print(
+            f"\nONNX Runtime is below {TARGET_SPEEDUP}x; time per operator, one {args.chunk_frames}-frame chunk "
+            f"encoded and decoded at {why['size']}x{why['size']}:"
+        )
+        for k in BACKENDS:
+            print(f"  {k:5s} " + ", ".join(f"{op} {ms} ms ({pct}%)" for op, ms, pct in why[k]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
