@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -279,6 +280,7 @@ class ClipBatches(torch.utils.data.Dataset):
 
 def _worker_init(_worker_id: int) -> None:
     torch.set_num_threads(1)  # decoding/resizing processes must not compete with training threads
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the trainer, which stops cleanly
 
 
 def make_loader(dataset: ClipBatches, start_step: int, end_step: int, num_workers: int, pin_memory: bool):

@@ -64,7 +64,9 @@ class Trainer:
         self.device = self.dist.device
         self.run_dir = Path(r.out)
         self._stop_signal: int | None = None
+        self.stop_requested = False  # set by every step: did any rank get SIGINT/SIGTERM?
         self.bad_steps = 0
+        self._last_save: tuple[int, Path | None] | None = None  # (step, path on rank 0)
         self._warned_files: set[str] = set()
 
         self.vae, self.disc = self._build_models()
@@ -194,6 +196,7 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         rngs = self.dist.gather_objects(rng)
         if not self.dist.is_main:
+            self._last_save = (self.step, None)
             return None
         state = {
             "step": self.step,
@@ -209,7 +212,9 @@ class Trainer:
             "model_config": self.vae.config.to_dict(),
             "recipe": dataclasses.asdict(self.recipe),
         }
-        return save_checkpoint(self.run_dir, state, self.recipe.keep_last)
+        path = save_checkpoint(self.run_dir, state, self.recipe.keep_last)
+        self._last_save = (self.step, path)
+        return path
 
     # -- one step -------------------------------------------------------------------------------
     def _lr(self, step: int) -> float:
@@ -232,7 +237,7 @@ class Trainer:
 
         with self.autocast():
             x_hat, posterior = self.model(x, sample=r.sample_posterior, generator=self._noise(step))
-        vae = losses.vae_terms(r, x, x_hat, posterior, self.perceptual)
+            vae = losses.vae_terms(r, x, x_hat, posterior, self.perceptual)
         if adversarial:
             self.disc.requires_grad_(False)  # D scores x_hat for the generator; its grads are not wanted
             with self.autocast():
@@ -259,7 +264,8 @@ class Trainer:
         self.scaler.scale(terms["total_loss"]).backward()
         self.scaler.unscale_(self.opt_g)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.vae.parameters(), r.clip_grad or math.inf)
-        if not torch.isfinite(grad_norm) and not self.scaler.is_enabled():
+        grads_finite = bool(torch.isfinite(grad_norm))
+        if not grads_finite and not self.scaler.is_enabled():
             return self._skip(step, "grad_norm")
         self.scaler.step(self.opt_g)  # with fp16, the scaler itself skips steps with inf gradients
         if adversarial:
@@ -269,6 +275,8 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.disc.parameters(), r.clip_grad or math.inf)
             self.scaler.step(self.opt_d)
         self.scaler.update()
+        if not grads_finite:  # fp16 overflow: routine; the scaler lowered its scale, the generator kept still
+            return None
         if self.ema is not None:
             self.ema.update(self.vae)
         self.bad_steps = 0
@@ -296,12 +304,11 @@ class Trainer:
         self._announce()
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         loader = make_loader(self.data, self.step, r.max_steps, r.num_workers, self.device.type == "cuda")
-        self.stop_requested = False
         tick, ticked_steps = time.perf_counter(), 0
         try:
             for batch in loader:
                 if self.validator is not None and self.step % r.val_every == 0:
-                    self.validate()
+                    tick += self.validate()  # samples_per_s counts training time only
                 self._warn_skipped(batch["skipped"])
                 step = self.step
                 values = self.train_step(batch["video"].to(self.device, non_blocking=True), step)
@@ -316,18 +323,23 @@ class Trainer:
                 if self.stop_requested:
                     break
                 if self.step % r.save_every == 0:
+                    saved = time.perf_counter()
                     self.save()
+                    tick += time.perf_counter() - saved
+            return self._finish()
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-        return self._finish()
+            if self.log is not None:
+                self.log.close()
 
     def _finish(self) -> dict:
         r = self.recipe
         interrupted = self.stop_requested
         if not interrupted and self.validator is not None:
             self.validate()
-        path = self.save()
+        already = self._last_save is not None and self._last_save[0] == self.step
+        path = self._last_save[1] if already else self.save()
         summary = {"run_dir": str(self.run_dir), "step": self.step, "checkpoint": str(path) if path else None}
         if self.dist.is_main:
             if interrupted:
@@ -338,7 +350,6 @@ class Trainer:
             else:
                 summary["model"] = str(save_model(self.ema.model, self.run_dir / EXPORT_DIR))
                 print(f"done: {self.step}/{r.max_steps} steps; EMA model in {summary['model']}", flush=True)
-            self.log.close()
         summary["interrupted"] = interrupted
         # a rank may stop because another one got the signal
         summary["signal"] = int(self._stop_signal or signal.SIGTERM) if interrupted else None
@@ -366,13 +377,18 @@ class Trainer:
         for finding in self.doctor.update(record):
             warnings.warn(f"doctor: {finding}", stacklevel=2)
 
-    def validate(self) -> None:
+    def validate(self) -> float:
+        """Score the current and the EMA weights on the validation clips; returns the seconds it took."""
+        start = time.perf_counter()
         scores, picture = self.validator.run(self.vae, self.ema.model)
         record = {"step": self.step, "epoch": self.data.epoch(self.step), **scores}
         self.log.write(record)
         self.log.console(record, self.recipe.max_steps)
+        for finding in self.doctor.update(record):
+            warnings.warn(f"doctor: {finding}", stacklevel=2)
         save_picture(picture, self.run_dir / "samples" / f"step_{self.step:08d}.png")
         self.log.tb.add_image("val/sample", picture, self.step, dataformats="HWC")
+        return time.perf_counter() - start
 
     def _warn_skipped(self, skipped: list) -> None:
         for label, reason in skipped:
