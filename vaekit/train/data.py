@@ -46,8 +46,8 @@ VIDEO_SUFFIXES = {
     ".mpg",
     ".mpeg",
     ".ts",
+    ".y4m",
     ".flv",
-    ".wmv",
 }
 
 
@@ -237,6 +237,7 @@ class ClipBatches(torch.utils.data.Dataset):
         self.global_batch = batch_size * world_size
         self.pools = {kind: [it for it in items if it.kind == kind] for kind in ("image", "video")}
         self.num_items = len(items)
+        self._orders: dict[tuple[str, int], torch.Tensor] = {}
 
     def __len__(self) -> int:  # the stream is endless; the sampler decides which steps to read
         return 2**62
@@ -257,8 +258,13 @@ class ClipBatches(torch.utils.data.Dataset):
         """Sample ``sample`` of a pool: a fresh shuffle of the pool per pass over it."""
         pool = self.pools[kind]
         epoch, pos = divmod(sample, len(pool))
-        order = torch.randperm(len(pool), generator=_generator(self.seed, kind, epoch))
-        return pool[int(order[pos])]
+        if (kind, epoch) not in self._orders:
+            if len(self._orders) >= 4:  # a batch spans at most two passes per pool
+                self._orders.clear()
+            self._orders[kind, epoch] = torch.randperm(
+                len(pool), generator=_generator(self.seed, kind, epoch)
+            )
+        return pool[int(self._orders[kind, epoch][pos])]
 
     def __getitem__(self, step: int) -> dict:
         kind, ordinal = self._kind_and_ordinal(step)
@@ -305,8 +311,10 @@ def validation_clips(items: list[Item], reader: ClipReader, count: int, seed: in
 
 
 def describe(items: list[Item]) -> str:
-    """``12 videos, 3 images`` for the console."""
-    n_img = sum(it.kind == "image" for it in items)
-    parts = [f"{len(items) - n_img} videos"] if len(items) > n_img else []
-    parts += [f"{n_img} images"] if n_img else []
-    return ", ".join(parts)
+    """``12 videos, 3 images, 2 built-in photos`` for the console."""
+    counts = {
+        "videos": sum(it.kind == "video" and not it.photo for it in items),
+        "images": sum(it.kind == "image" for it in items),
+        "built-in photos": sum(bool(it.photo) for it in items),
+    }
+    return ", ".join(f"{n} {name}" for name, n in counts.items() if n)
