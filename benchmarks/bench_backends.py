@@ -1,19 +1,22 @@
 """Backend benchmark on the CPU: torch eager vs ONNX Runtime, same clip, same streaming engine.
 
-    python benchmarks/bench_backends.py                       # tiny, 256x256 and 512x512, ~6 min on 2 cores
+    python benchmarks/bench_backends.py                       # tiny, 256x256 and 512x512, ~10 min on 2 cores
+    python benchmarks/bench_backends.py --threads 1           # both runtimes on one thread (fairer on a busy machine)
     python benchmarks/bench_backends.py --artifacts DIR       # reuse an fp32 `vaekit export --format onnx`
     python benchmarks/bench_backends.py --json out.json
 
 The clip is a camera moving over a photograph (:mod:`vaekit.io.synthetic`), rendered at each size
 from the same photo and camera path. Every (size, backend) case runs in a fresh subprocess, so its
 peak RSS (``ru_maxrss``) is its own: it streams the clip through the encoder, then the decoder
-(chunks of ``--chunk-frames``, no tiles), after a warm-up pass, and keeps the median of
-``--repeats`` timings. The latents of both backends are compared (max abs difference).
+(chunks of ``--chunk-frames``, no tiles) once to warm up, then ``--repeats`` timed times. The
+cases run in ``--rounds`` alternating rounds (torch, onnx, torch, onnx, ...) so that load from
+other processes hits both backends alike; frames/s is the best time over all runs (the median is
+in the JSON), memory the first round's. The latents of both backends are compared.
 
 When ONNX Runtime is not at least 1.3x faster than torch eager, the script measures why: each
-runtime's own profiler splits one encode and one decode at the smallest size into time per
-operator type, which shows whether the time sits in convolutions (where both call optimised
-kernels: MLAS vs oneDNN) or in the glue around them (which graph fusion removes).
+runtime's own profiler splits one chunk's encode and decode into time per operator type, which
+shows whether the time sits in convolutions (optimised kernels on both sides: MLAS vs oneDNN or
+torch's own im2col fallback) or in the work around them (which graph fusion removes).
 """
 
 from __future__ import annotations
@@ -101,8 +104,6 @@ def worker(args) -> dict:
         "size": args.size,
         "frames": args.frames,
         "decoded_frames": out.shape[2],
-        "encode_fps": round(args.frames / statistics.median(enc), 2),
-        "decode_fps": round(out.shape[2] / statistics.median(dec), 2),
         "encode_s": [round(t, 3) for t in enc],
         "decode_s": [round(t, 3) for t in dec],
         "peak_rss_mb": round(peak, 1),
@@ -113,58 +114,58 @@ def worker(args) -> dict:
 
 
 def profile_worker(args) -> dict:
-    """Time per operator type for one encode and one decode chunk, from each runtime's profiler."""
+    """Time per operator type for one encoder step (a full chunk of frames) and one decoder step
+    (its latents), from each runtime's own profiler; both runtimes get the same inputs."""
     import numpy as np
-    import torch
-
-    from vaekit.runtime import TileSpec, decode_all, encode_all
-
-    runs = 3
-    x = _clip(args.size, args.chunk_frames)  # one full chunk
-    if args.backend == "torch":
-        backend, tile = _backend("torch", args.model, args.artifacts, args.threads), TileSpec(mode="off")
-        z = encode_all(backend, x, args.chunk_frames, tile)[:, : backend.latent_channels]  # warm-up
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-            for _ in range(runs):
-                z = encode_all(backend, x, args.chunk_frames, tile)[:, : backend.latent_channels]
-                decode_all(backend, z, args.chunk_frames, tile)
-        ops = {
-            e.key: e.self_cpu_time_total / 1e3 / runs
-            for e in prof.key_averages()
-            if e.key.startswith("aten::")
-        }
-        return {"backend": "torch", "ms_by_op": ops}
-
     import onnxruntime as ort
+    import torch
 
     from vaekit.export.artifacts import onnx_spec
 
+    runs = 3
+    specs = {p: onnx_spec(Path(args.artifacts) / f"{p}.step.onnx") for p in ("encoder", "decoder")}
+    sc, tc = specs["encoder"].spatial_compression, specs["encoder"].temporal_compression
+    h = args.size // sc
+    inputs = {
+        "encoder": (_clip(args.size, args.chunk_frames), args.size),
+        "decoder": (torch.randn(1, specs["decoder"].latent_channels, args.chunk_frames // tc, h, h), h),
+    }
     totals: dict[str, float] = defaultdict(float)
-    for part in ("encoder", "decoder"):
-        path = Path(args.artifacts) / f"{part}.step.onnx"
-        spec = onnx_spec(path)
+    if args.backend == "torch":
+        backend = _backend("torch", args.model, args.artifacts, args.threads)
+        steps = {
+            "encoder": (backend.encode_step, backend.init_encoder_cache),
+            "decoder": (backend.decode_step, backend.init_decoder_cache),
+        }
+        for part, (step, init) in steps.items():
+            x, size = inputs[part]
+            step(x, init(1, size, size))  # warm-up
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                for _ in range(runs):
+                    step(x, init(1, size, size))
+            for e in prof.key_averages():
+                if e.key.startswith("aten::"):
+                    totals[e.key] += e.self_cpu_time_total / 1e3 / runs
+        return {"backend": "torch", "ms_by_op": dict(totals)}
+    for part, spec in specs.items():
         options = ort.SessionOptions()
         options.enable_profiling = True
+        options.profile_file_prefix = str(Path(args.latents_out).with_suffix("")) + f"-{part}"
         if args.threads:
             options.intra_op_num_threads = args.threads
-        options.profile_file_prefix = str(Path(args.latents_out).with_suffix("")) + f"-{part}"
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        h = args.size if part == "encoder" else args.size // spec.spatial_compression
-        main = (
-            x
-            if part == "encoder"
-            else torch.randn(1, spec.latent_channels, x.shape[2] // spec.temporal_compression, h, h)
+        session = ort.InferenceSession(
+            str(Path(args.artifacts) / f"{part}.step.onnx"), options, providers=["CPUExecutionProvider"]
         )
-        feed = {spec.input_name: main.numpy()}
+        x, size = inputs[part]
+        feed = {spec.input_name: x.numpy()}
         feed.update(
-            {c.input: np.zeros(s, np.float32) for c, s in zip(spec.caches, spec.cache_shapes(1, h, h))}
+            {c.input: np.zeros(s, np.float32) for c, s in zip(spec.caches, spec.cache_shapes(1, size, size))}
         )
         for _ in range(runs + 1):  # the first run is the warm-up
             session.run(None, feed)
         events = json.loads(Path(session.end_profiling()).read_text())
         kernels = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
-        per_run = len(kernels) // (runs + 1)
-        for e in kernels[per_run:]:
+        for e in kernels[len(kernels) // (runs + 1) :]:
             totals[e["args"]["op_name"]] += e["dur"] / 1e3 / runs
     return {"backend": "onnx", "ms_by_op": dict(totals)}
 
@@ -198,6 +199,23 @@ def _run_worker(args, backend: str, size: int, tmp: Path, mode: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _merge(runs: list[dict]) -> dict:
+    """One row from the rounds of one case: best and median frames/s, the first round's memory."""
+    row = dict(runs[0])
+    enc = [t for r in runs for t in r["encode_s"]]
+    dec = [t for r in runs for t in r["decode_s"]]
+    row.update(
+        encode_s=enc,
+        decode_s=dec,
+        encode_fps=round(row["frames"] / min(enc), 2),
+        decode_fps=round(row["decoded_frames"] / min(dec), 2),
+        encode_fps_median=round(row["frames"] / statistics.median(enc), 2),
+        decode_fps_median=round(row["decoded_frames"] / statistics.median(dec), 2),
+        load_average_1m=[r["load_average_1m"] for r in runs],
+    )
+    return row
+
+
 def _top_ops(ms_by_op: dict[str, float], n: int = 6) -> list[tuple[str, float, float]]:
     total = sum(ms_by_op.values()) or 1.0
     top = sorted(ms_by_op.items(), key=lambda kv: -kv[1])[:n]
@@ -210,7 +228,8 @@ def main() -> None:
     p.add_argument("--sizes", default="256,512")
     p.add_argument("--frames", type=int, default=17)
     p.add_argument("--chunk-frames", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=2, help="timed runs per case and round")
+    p.add_argument("--rounds", type=int, default=2, help="alternating rounds of all cases")
     p.add_argument("--threads", type=int, help="CPU threads for both runtimes (default: all cores)")
     p.add_argument(
         "--artifacts", help="folder with an fp32 ONNX export of --model (made in a temp dir if absent)"
@@ -241,12 +260,14 @@ def main() -> None:
             export(args.model, "onnx", args.artifacts)
             print(f"exported {args.model} to ONNX in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         sizes = [int(s) for s in args.sizes.split(",")]
-        rows = []
+        runs = {(b, size): [] for size in sizes for b in BACKENDS}
         for size in sizes:
-            for backend in BACKENDS:
-                rows.append(_run_worker(args, backend, size, tmp, "worker"))
+            for _ in range(args.rounds):
+                for backend in BACKENDS:
+                    runs[(backend, size)].append(_run_worker(args, backend, size, tmp, "worker"))
             a, b = (torch.load(tmp / f"{k}-{size}.pt") for k in BACKENDS)
-            rows[-1]["latent_max_abs_diff_vs_torch"] = float((a - b).abs().max())
+            runs[("onnx", size)][0]["latent_max_abs_diff_vs_torch"] = float((a - b).abs().max())
+        rows = [_merge(rs) for rs in runs.values()]
         by = {(r["backend"], r["size"]): r for r in rows}
         for size in sizes:
             t, o = by[("torch", size)], by[("onnx", size)]
@@ -270,6 +291,7 @@ def main() -> None:
         "frames": args.frames,
         "chunk_frames": args.chunk_frames,
         "repeats": args.repeats,
+        "rounds": args.rounds,
         "threads": args.threads or "all cores",
         "machine": {
             "cpu_count": os.cpu_count(),
@@ -283,7 +305,7 @@ def main() -> None:
         "why_not_faster": why,
     }
     print(
-        f"\n{args.model}, {args.frames} frames, chunks of {args.chunk_frames}, median of {args.repeats}, "
+        f"\n{args.model}, {args.frames} frames, chunks of {args.chunk_frames}, best of {args.rounds}x{args.repeats} runs, "
         f"{args.threads or os.cpu_count()} threads on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     print(

@@ -45,7 +45,7 @@ def tiny():
 def test_tensorrt_engines_match_torch(tmp_path, dtype):
     out = tmp_path / f"trt-{dtype}"
     result = export(tiny(), "tensorrt", out, dtype=dtype, profile=SMALL)
-    report, _ = result.parity["tensorrt"]
+    report, _ = result.reports["tensorrt"]
     assert report.passed and report.not_run == 0
     sidecar = json.loads((out / "encoder.step.plan.json").read_text())
     assert sidecar["precision"] == dtype and sidecar["strongly_typed"] and sidecar["gpu"]

@@ -710,14 +710,14 @@ def export_cmd(model, fmt, part, dtype, profile, clip, device, output, as_json, 
         "files": [str(f) for f in r.files],
         "parity": {
             k: {"passed": rep.passed, "not_run": rep.not_run, "report": str(path)}
-            for k, (rep, path) in r.parity.items()
+            for k, (rep, path) in r.reports.items()
         },
     }
     emit(
         result,
         as_json,
         f"{r.out_dir}  {len(r.files)} files  parity: "
-        + ", ".join(f"{k} {rep.summary()}" for k, (rep, _) in r.parity.items()),
+        + ", ".join(f"{k} {rep.summary()}" for k, (rep, _) in r.reports.items()),
     )
 
 

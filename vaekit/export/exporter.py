@@ -16,13 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import onnxruntime
 import torch
 
 from ..errors import InputError, OutputError
 from ..model import CausalVideoVAE, load_model, weights_sha256
+from ..runtime.tensorrt_backend import require_tensorrt
 from . import parity
 from .artifacts import check_export_target, read_sidecar, sidecar_path
-from .onnx_export import OPSET, export_onnx_graph
+from .onnx_export import OPSET, OnnxGraph, export_onnx_graph
 from .profiles import DEFAULT_PROFILE, ShapeProfile, load_profile
 from .safetensors_export import export_safetensors
 
@@ -37,7 +39,46 @@ class ExportResult:
     out_dir: Path
     files: list[Path] = field(default_factory=list)
     #: format -> (parity report, its parity.<format>.json); a tensorrt export has onnx's too
-    parity: dict[str, tuple[parity.ParityReport, Path]] = field(default_factory=dict)
+    reports: dict[str, tuple[parity.ParityReport, Path]] = field(default_factory=dict)
+
+
+@dataclass
+class _Job:
+    """One export in progress: what every format step needs."""
+
+    model: CausalVideoVAE
+    sha256: str
+    dtype: str
+    profile: ShapeProfile
+    ref: parity.Reference
+    result: ExportResult
+    log: Callable[[str], None]
+
+    def report(self, fmt: str, device: str, checks: list[parity.Check], **environment: str) -> None:
+        """Write ``parity.<fmt>.json`` and log every check."""
+        report = parity.ParityReport(
+            fmt,
+            self.dtype,
+            self.model.config.name,
+            self.sha256,
+            clip={
+                "source": self.ref.source,
+                "shape": list(self.ref.clip.shape),
+                "chunk_frames": self.ref.chunk_frames,
+            },
+            device=device,
+            checks=checks,
+            environment=parity.environment(**environment),
+        )
+        path = report.write(self.result.out_dir)
+        self.result.reports[fmt] = (report, path)
+        for c in checks:
+            self.log(f"parity {c.line()}")
+        self.log(f"wrote {path}  ({report.summary()})")
+
+    def wrote(self, path: Path, note: str = "") -> None:
+        self.result.files.append(path)
+        self.log(f"wrote {path}" + (f"  ({note})" if note else ""))
 
 
 def _silent(line: str) -> None:
@@ -56,32 +97,15 @@ def export(
     device: str | torch.device = "cuda",
     log: Callable[[str], None] = _silent,
 ) -> ExportResult:
-    """Export ``model`` (preset name, folder or loaded model) as ``fmt`` into ``out_dir``.
+    """Export ``model`` (preset name, folder, or a loaded fp32 CPU model) as ``fmt`` into ``out_dir``.
 
     ``part`` selects encoder/decoder/all (graphs and engines), ``dtype`` the precision, ``profile``
     the shapes (a name from ``export/``, a TOML path or a :class:`ShapeProfile`), ``clip`` an
     optional video for the parity check, ``device`` the GPU for TensorRT. ``log`` gets one line
-    per file written and per parity check.
+    per file written and per parity check. Raises :class:`ExportError` if a parity check fails.
     """
-    if fmt not in FORMATS:
-        raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if part not in PARTS or dtype not in DTYPES:
-        raise InputError(
-            f"--part takes {'/'.join(PARTS)} and --dtype {'/'.join(DTYPES)}, not {part!r}/{dtype!r}"
-        )
-    if fmt == "safetensors" and part != "all":
-        raise InputError("--part applies to onnx and tensorrt; a safetensors export is a whole model folder")
-    if fmt == "tensorrt":
-        from ..runtime.tensorrt_backend import require_tensorrt
-
-        require_tensorrt()  # before minutes of ONNX export
-    if isinstance(model, CausalVideoVAE):
-        m = model
-        p = next(m.parameters())
-        if (p.device.type, p.dtype) != ("cpu", torch.float32):
-            raise InputError("export takes the model in fp32 on the CPU; --dtype sets the export's precision")
-    else:
-        m = load_model(model)
+    _check_request(fmt, part, dtype)
+    m = _fp32_model(model)
     sha = weights_sha256(m)
     prof = profile if isinstance(profile, ShapeProfile) else load_profile(profile)
     prof.check_model(m.spatial_compression, m.temporal_compression)
@@ -93,100 +117,75 @@ def export(
         raise OutputError(f"cannot create {out}: {e.strerror}") from None
     frames, source = parity.parity_clip(prof, m, clip)
     ref = parity.reference(m, frames, source, prof.chunk_frames)
-    result = ExportResult(fmt, out)
-    context = dict(
-        dtype=dtype,
-        model_name=m.config.name,
-        model_sha256=sha,
-        clip={"source": source, "shape": list(frames.shape), "chunk_frames": prof.chunk_frames},
-    )
-
+    job = _Job(m, sha, dtype, prof, ref, ExportResult(fmt, out), log)
     if fmt == "safetensors":
-        result.files = export_safetensors(m, out, dtype)
-        _log_files(log, result.files)
-        checks = parity.safetensors_checks(out, m, ref, dtype)
-        _report(
-            result,
-            log,
-            parity.ParityReport(
-                "safetensors", device="cpu", checks=checks, environment=parity.environment(), **context
-            ),
-        )
-        return result
+        for path in export_safetensors(m, out, dtype):
+            job.wrote(path)
+        job.report("safetensors", "cpu", parity.safetensors_checks(out, m, ref, dtype))
+    else:
+        graphs = _onnx(job, ("encoder", "decoder") if part == "all" else (part,))
+        if fmt == "tensorrt":
+            _tensorrt(job, graphs, torch.device(device))
+    for report, path in job.result.reports.values():
+        report.raise_if_failed(path)
+    return job.result
 
-    parts = ("encoder", "decoder") if part == "all" else (part,)
+
+def _check_request(fmt: str, part: str, dtype: str) -> None:
+    if fmt not in FORMATS:
+        raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if part not in PARTS or dtype not in DTYPES:
+        raise InputError(
+            f"--part takes {'/'.join(PARTS)} and --dtype {'/'.join(DTYPES)}, not {part!r}/{dtype!r}"
+        )
+    if fmt == "safetensors" and part != "all":
+        raise InputError("--part applies to onnx and tensorrt; a safetensors export is a whole model folder")
+    if fmt == "tensorrt":
+        require_tensorrt()  # before minutes of ONNX export
+
+
+def _fp32_model(model: str | os.PathLike | CausalVideoVAE) -> CausalVideoVAE:
+    if not isinstance(model, CausalVideoVAE):
+        return load_model(model)
+    p = next(model.parameters())
+    if (p.device.type, p.dtype) != ("cpu", torch.float32):
+        raise InputError("export takes the model in fp32 on the CPU; --dtype sets the export's precision")
+    return model
+
+
+def _onnx(job: _Job, parts: tuple[str, ...]) -> dict[tuple[str, str], OnnxGraph]:
+    """Step and clip graphs of ``parts``, then their parity on ONNX Runtime (CPU)."""
     graphs = {}
     for p in parts:
         for kind in ("step", "clip"):
             t0 = time.perf_counter()
-            g = export_onnx_graph(m, p, kind, dtype, prof, sha, out)
+            g = export_onnx_graph(job.model, p, kind, job.dtype, job.profile, job.sha256, job.result.out_dir)
             graphs[(p, kind)] = g
-            result.files.append(g.path)
-            extra = f", {g.fp32_reductions_added} reductions kept in fp32" if g.fp32_reductions_added else ""
-            log(f"wrote {g.path}  (opset {OPSET[dtype]}, {time.perf_counter() - t0:.1f} s{extra})")
-    import onnxruntime
-
-    checks = parity.onnx_checks({key: g.path for key, g in graphs.items()}, ref, dtype)
-    _report(
-        result,
-        log,
-        parity.ParityReport(
-            "onnx",
-            device="cpu",
-            checks=checks,
-            environment=parity.environment(
-                onnx_opset=str(OPSET[dtype]),
-                onnxruntime=onnxruntime.__version__,
-                providers="CPUExecutionProvider",
-            ),
-            **context,
-        ),
-    )
-    if fmt == "tensorrt":
-        _tensorrt(result, graphs, prof, ref, dtype, torch.device(device), log, context)
-    for report, path in result.parity.values():
-        report.raise_if_failed(path)
-    return result
+            kept = f", {g.fp32_reductions_added} reductions kept in fp32" if g.fp32_reductions_added else ""
+            job.wrote(g.path, f"opset {OPSET[job.dtype]}, {time.perf_counter() - t0:.1f} s{kept}")
+    checks = parity.onnx_checks({key: g.path for key, g in graphs.items()}, job.ref, job.dtype)
+    job.report("onnx", "cpu", checks, onnxruntime=onnxruntime.__version__, onnx_opset=str(OPSET[job.dtype]))
+    return graphs
 
 
-def _tensorrt(result, graphs, prof, ref, dtype, device, log, context) -> None:
+def _tensorrt(job: _Job, graphs: dict[tuple[str, str], OnnxGraph], device: torch.device) -> None:
+    """An engine per step graph, then their parity through the streaming engine on ``device``."""
     from .tensorrt_export import build_engine
 
     engines = {}
     for (p, kind), g in graphs.items():
-        if kind != "step":
-            continue
-        t0 = time.perf_counter()
-        engines[p] = build_engine(g.path, g.spec, prof, device)
-        result.files += [engines[p], sidecar_path(engines[p])]
-        log(f"wrote {engines[p]}  ({time.perf_counter() - t0:.1f} s)")
-    checks = parity.tensorrt_checks(engines, ref, dtype, device)
+        if kind == "step":
+            t0 = time.perf_counter()
+            engines[p] = build_engine(g.path, g.spec, job.profile, device)
+            job.wrote(engines[p], f"{time.perf_counter() - t0:.1f} s")
+            job.wrote(sidecar_path(engines[p]))
     info = read_sidecar(next(iter(engines.values())))
-    _report(
-        result,
-        log,
-        parity.ParityReport(
-            "tensorrt",
-            device=str(device),
-            checks=checks,
-            environment=parity.environment(
-                tensorrt=info["tensorrt_version"],
-                gpu=info["gpu"],
-                compute_capability=info["compute_capability"],
-            ),
-            **context,
-        ),
+    checks = parity.tensorrt_checks(engines, job.ref, job.dtype, device)
+    job.report(
+        "tensorrt",
+        str(device),
+        checks,
+        tensorrt=info["tensorrt_version"],
+        gpu=info["gpu"],
+        compute_capability=info["compute_capability"],
     )
-
-
-def _log_files(log, files: list[Path]) -> None:
-    for f in files:
-        log(f"wrote {f}")
-
-
-def _report(result: ExportResult, log, report: parity.ParityReport) -> None:
-    path = report.write(result.out_dir)
-    result.parity[report.format] = (report, path)
-    for c in report.checks:
-        log(f"parity {c.line()}")
-    log(f"wrote {path}  ({report.summary()})")

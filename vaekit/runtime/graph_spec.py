@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from ..errors import InputError
+from ..errors import InputError, ModelMismatchError
 
 FORMAT = "vaekit.graph"
 FORMAT_VERSION = 1
@@ -152,8 +152,6 @@ class GraphSpec:
 
 def check_same_model(a: GraphSpec, b: GraphSpec, where: str) -> None:
     """Refuse an encoder and a decoder that were exported from different models."""
-    from ..errors import ModelMismatchError
-
     if a.model_sha256 != b.model_sha256:
         raise ModelMismatchError(
             f"{where}: the {a.part} comes from model {a.model_name!r} (weights {a.model_sha256[:12]}) but the "
