@@ -170,6 +170,69 @@ def profile_worker(args) -> dict:
     return {"backend": "onnx", "ms_by_op": dict(totals)}
 
 
+def conv_worker(args) -> dict:
+    """The model's three convolution shapes at its first level, alone, in both runtimes: a 1x3x3
+    Conv3d, the same convolution as a Conv2d with frames folded into the batch (the layout ONNX
+    Runtime's blocked NCHWc kernels take), and the causal 3x1x1 Conv3d (on chunk + 2 frames)."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+
+    from vaekit.model import VAEConfig, resolve_model_dir
+
+    cfg = VAEConfig.from_json(resolve_model_dir(args.model) / "config.json")
+    c, t, s = cfg.channels[0], args.chunk_frames, args.size // cfg.patch_size
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    cases = {
+        "conv3d 1x3x3": (torch.nn.Conv3d(c, c, (1, 3, 3), padding=(0, 1, 1)), (1, c, t, s, s)),
+        "conv2d 3x3, frames as batch": (torch.nn.Conv2d(c, c, 3, padding=1), (t, c, s, s)),
+        "conv3d 3x1x1 (temporal)": (torch.nn.Conv3d(c, c, (3, 1, 1)), (1, c, t + 2, s, s)),
+    }
+
+    def best_ms(fn, *fn_args, n=5):
+        fn(*fn_args)
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn(*fn_args)
+            times.append(time.perf_counter() - t0)
+        return round(1e3 * min(times), 1)
+
+    out = {}
+    options = ort.SessionOptions()
+    if args.threads:
+        options.intra_op_num_threads = args.threads
+    for name, (conv, shape) in cases.items():
+        x = torch.randn(shape)
+        pads = [p for p in conv.padding] * 2
+        node = helper.make_node(
+            "Conv", ["x", "w", "b"], ["y"], pads=pads, kernel_shape=list(conv.kernel_size)
+        )
+        graph = helper.make_graph(
+            [node],
+            "conv",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            initializer=[
+                numpy_helper.from_array(conv.weight.detach().numpy(), "w"),
+                numpy_helper.from_array(conv.bias.detach().numpy(), "b"),
+            ],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        feed = {"x": x.numpy()}
+        with torch.no_grad():
+            out[name] = {
+                "torch_ms": best_ms(conv, x),
+                "onnx_ms": best_ms(session.run, None, feed),
+            }
+            assert np.allclose(session.run(None, feed)[0], conv(x).numpy(), atol=1e-3)
+    return {"shape": f"{c} channels, {t} frames, {s}x{s}", "convs": out}
+
+
 def _run_worker(args, backend: str, size: int, tmp: Path, mode: str) -> dict:
     cmd = [
         sys.executable,
@@ -240,12 +303,14 @@ def main() -> None:
     )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--profile-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--conv-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--backend", help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)
     p.add_argument("--latents-out", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.worker or args.profile_worker:
-        print(json.dumps(worker(args) if args.worker else profile_worker(args)))
+    if args.worker or args.profile_worker or args.conv_worker:
+        run = worker if args.worker else profile_worker if args.profile_worker else conv_worker
+        print(json.dumps(run(args)))
         return
 
     import torch
@@ -285,6 +350,7 @@ def main() -> None:
                 k: _top_ops(_run_worker(args, k, size, tmp, "profile-worker")["ms_by_op"]) for k in BACKENDS
             }
             why["size"] = size
+            why["convs"] = _run_worker(args, "torch", size, tmp, "conv-worker")
 
     result = {
         "model": args.model,
@@ -323,6 +389,9 @@ def main() -> None:
         )
         for k in BACKENDS:
             print(f"  {k:5s} " + ", ".join(f"{op} {ms} ms ({pct}%)" for op, ms, pct in why[k]))
+        print(f"one convolution alone ({why['convs']['shape']}), ms torch / onnx:")
+        for name, ms in why["convs"]["convs"].items():
+            print(f"  {name:28s} {ms['torch_ms']:>8} / {ms['onnx_ms']:<8}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
 
