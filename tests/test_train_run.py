@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from trainkit import identity_errors, read_lines, small_model_dir, small_recipe, train_lines, val_lines
 
 from vaekit.cli import main
+from vaekit.errors import InputError
 from vaekit.model import load_model
 from vaekit.train import Recipe, TrainingStopped, latest_checkpoint, load_checkpoint, losses, train
 from vaekit.train.recipe import tomllib
@@ -106,6 +107,16 @@ def test_export_model_command_writes_a_loadable_folder(full_run, tmp_path):
         load_model(tmp_path / "m").decoder.conv_out.weight,
         load_model(f"{recipe.out}/model").decoder.conv_out.weight,
     )
+
+
+def test_fine_tuning_starts_from_init_weights(full_run, model_dir, tmp_path):
+    recipe, summary, _ = full_run
+    tuned = small_recipe(model_dir, tmp_path / "tuned", init_weights=summary["model"], max_steps=0)
+    start = load_model(train(tuned)["model"])  # no steps: the EMA export is the starting point
+    for name, tensor in load_model(summary["model"]).state_dict().items():
+        torch.testing.assert_close(start.state_dict()[name], tensor)
+    with pytest.raises(InputError, match="another architecture"):
+        train(tuned.replace(model="tiny", out=str(tmp_path / "wrong")))
 
 
 def test_a_run_dir_with_checkpoints_needs_resume(full_run):

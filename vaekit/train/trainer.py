@@ -35,6 +35,7 @@ from ..doctor.live import LiveDoctor
 from ..errors import InputError, VaekitError
 from ..io.atomic import atomic_output
 from ..model import CausalVideoVAE, VAEConfig, load_model, resolve_model_dir, save_model
+from ..model.folder import WEIGHTS_NAME
 from . import distributed, losses
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .data import ClipBatches, ClipReader, describe, find_items, make_loader, seed_for, validation_clips
@@ -127,9 +128,21 @@ class Trainer:
             vae = CausalVideoVAE(config)
             disc = PatchDiscriminator3D(config.in_channels, r.disc_channels, r.disc_layers)
         if r.init_weights:
-            vae.load_state_dict(load_model(r.init_weights).state_dict())
+            self._load_init_weights(vae)
         vae.encoder.gradient_checkpointing = vae.decoder.gradient_checkpointing = r.grad_checkpointing
         return vae.to(self.device).train(), disc.to(self.device).train()
+
+    def _load_init_weights(self, vae: CausalVideoVAE) -> None:
+        """Start from the weights of the ``init_weights`` model folder (same architecture)."""
+        folder = resolve_model_dir(self.recipe.init_weights)
+        if not (folder / WEIGHTS_NAME).is_file():
+            raise InputError(f"init_weights {folder} has no {WEIGHTS_NAME} to start from")
+        state = load_model(folder).state_dict()
+        if {k: v.shape for k, v in state.items()} != {k: v.shape for k, v in vae.state_dict().items()}:
+            raise InputError(
+                f"init_weights {folder} is another architecture than model {self.recipe.model!r}"
+            )
+        vae.load_state_dict(state)
 
     def _build_perceptual(self) -> PerFrameLPIPS | None:
         r = self.recipe
