@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -110,7 +111,8 @@ def trainer_rates(args, batch: torch.Tensor | None, **overrides) -> list[tuple[f
         trainer.marks = []
         if batch is not None:
             trainer.data = FixedBatch(trainer.data, batch)
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the live doctor judges a one-batch run: not of interest here
             trainer.fit()
     return _rates(trainer.marks, args.interval)
 
@@ -177,7 +179,8 @@ def memory_probe(args) -> dict:
         trainer = PeakMemoryTrainer(recipe.replace(num_workers=0))
         trainer.data = FixedBatch(trainer.data, trainer.data[0]["video"])
         trainer.peaks = []
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             trainer.fit()
     return {"peak_step_mib": statistics.median(trainer.peaks[2:]), "device": str(trainer.device)}
 
