@@ -53,10 +53,6 @@ class Dist:
         dist.all_gather_object(out, obj)
         return out
 
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
 
 def setup(device: str = "auto") -> Dist:
     """Join the torchrun process group if there is one and pick this rank's device."""
