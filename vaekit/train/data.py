@@ -286,7 +286,10 @@ class ClipBatches(torch.utils.data.Dataset):
 
 def _worker_init(_worker_id: int) -> None:
     torch.set_num_threads(1)  # decoding/resizing processes must not compete with training threads
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the trainer, which stops cleanly
+    # Ctrl-C and SIGTERM (e.g. `pkill`, a scheduler's preemption, which signal the whole process
+    # group) are for the trainer, which saves a checkpoint and then shuts its workers down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def make_loader(dataset: ClipBatches, start_step: int, end_step: int, num_workers: int, pin_memory: bool):
