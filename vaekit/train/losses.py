@@ -26,24 +26,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ..doctor.logs import LOSS_KEYS  # noqa: F401  (re-exported: the log contract, defined once where it is read)
 from .recipe import Recipe
-
-#: The loss keys of a metrics line, in the order they are logged.
-LOSS_KEYS = (
-    "rec_loss",
-    "perception_loss",
-    "kl_loss",
-    "nll_loss",
-    "vae_loss",
-    "d_weight",
-    "disc_factor",
-    "g_loss",
-    "total_loss",
-    "disc_loss",
-    "logits_real",
-    "logits_fake",
-    "grad_norm",
-)
 
 
 def vae_terms(recipe: Recipe, x, x_hat, posterior, perceptual) -> dict[str, torch.Tensor]:
