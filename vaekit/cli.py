@@ -19,10 +19,6 @@ import click
 from . import __version__
 from .errors import InputError, MissingDependencyError, OutputError, VaekitError
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif", ".mpg", ".mpeg", ".ts", ".y4m"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-LATENT_SUFFIX = ".latent.safetensors"
-
 
 # -- shared plumbing -------------------------------------------------------------------------
 def _fail(message: str, code: int) -> None:
@@ -164,6 +160,9 @@ def progress_factory(quiet: bool):
 
 def expand_inputs(paths: tuple[str, ...], want: str) -> list[Path]:
     """Files as given; folders expanded (sorted) to the videos/images or latent files inside."""
+    from .io.latent_file import SUFFIX as LATENT_SUFFIX
+    from .io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():

@@ -47,6 +47,11 @@ _WRITE_CODECS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9", "mpeg4")
 # Smallest width and height these encoders accept (measured with this wheel's libraries).
 _MIN_SIDE = {"libx265": 16, "libsvtav1": 4}
 
+#: File suffixes that commands and the trainer treat as videos / still images when they expand folders.
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg", ".ts", ".y4m", ".flv"}
+)
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 _MOV_SUFFIXES = {".mp4", ".mov", ".m4v"}
 
 # Audio codecs that may be stream-copied into these muxers and still play everywhere; other

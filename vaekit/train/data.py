@@ -31,24 +31,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-from ..io.video import frame_count_exact, iter_frames, probe
+from ..io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, frame_count_exact, iter_frames, probe
 
 BUILTIN_PHOTOS = "builtin:photos"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {
-    ".mp4",
-    ".mov",
-    ".m4v",
-    ".mkv",
-    ".webm",
-    ".avi",
-    ".gif",
-    ".mpg",
-    ".mpeg",
-    ".ts",
-    ".y4m",
-    ".flv",
-}
 
 
 @dataclass(frozen=True)
