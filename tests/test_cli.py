@@ -206,7 +206,7 @@ def test_subprocess_quiet_stderr_when_not_a_terminal(tmp_path, sample_clip, mode
 
 
 def test_ctrl_c_leaves_no_partial_output(tmp_path, model_dir):
-    src = write_sample_clip(tmp_path / "long.mp4", num_frames=400, width=256, height=256)
+    src = write_sample_clip(tmp_path / "long.mp4", num_frames=240, width=128, height=128)
     out = tmp_path / "long.latent.safetensors"
     p = subprocess.Popen(
         [
