@@ -621,8 +621,22 @@ def doctor(run, as_json, plot, html, window, rules_path):
 @click.option(
     "--resolution", type=int, help="Resize each video so its shorter side is this many pixels first."
 )
+@backend_options
 @handle_errors
-def eval_cmd(videos, model, device, dtype, chunk_frames, tile, as_json, quiet, max_frames, resolution):
+def eval_cmd(
+    videos,
+    model,
+    device,
+    dtype,
+    chunk_frames,
+    tile,
+    as_json,
+    quiet,
+    max_frames,
+    resolution,
+    backend,
+    artifacts,
+):
     """Score a model on real videos against a naive baseline of the same size.
 
     For each video and pooled over all: PSNR and SSIM of the decoded uint8 frames against the
@@ -634,7 +648,7 @@ def eval_cmd(videos, model, device, dtype, chunk_frames, tile, as_json, quiet, m
 
     opts = make_options(chunk_frames, tile, quiet)
     files = expand_inputs(videos, "video")
-    backend = make_backend(model, device, dtype)
+    backend = make_backend(model, device, dtype, backend, artifacts)
     result = evaluate(
         backend, files, opts, max_frames=max_frames, resolution=resolution, lpips_model=_lpips_or_none()
     )
