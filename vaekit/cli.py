@@ -275,7 +275,6 @@ def encode(
             opts,
             save_logvar=save_logvar,
             latent_dtype=parse_dtype(latent_dtype),
-            scaling=_scaling(backend),
         )
         shape = "x".join(map(str, r["latent_shape"]))
         emit(
@@ -284,15 +283,6 @@ def encode(
             f"{dst}  latents {shape}  from {r['frames']} frames {r['width']}x{r['height']} "
             f"@ {r['fps']} fps  ({r['frames_per_s']} frames/s)",
         )
-
-
-def _scaling(backend) -> dict:
-    if hasattr(backend, "scaling"):  # exported backends read it from their graphs
-        return dict(backend.scaling)
-    cfg = backend.model.config if hasattr(backend, "model") else None
-    if cfg is None:
-        return {}
-    return {k: getattr(cfg, k) for k in ("scaling_factor", "shift_factor", "latents_mean", "latents_std")}
 
 
 def _video_options(fn):
@@ -474,7 +464,7 @@ def demo(output, model, frames, size, as_json):
     opts = StreamOptions()
     latent = out / "sample.latent.safetensors"
     decoded = out / "sample.decoded.mp4"
-    e = encode_file(backend, clip, latent, opts, scaling=_scaling(backend))
+    e = encode_file(backend, clip, latent, opts)
     d = decode_file(backend, latent, decoded, opts)
     q = compare_videos(clip, decoded)
     result = {

@@ -26,6 +26,8 @@ class Backend(Protocol):
     spatial_compression: int
     device: torch.device
     dtype: torch.dtype
+    #: latent normalisation of the model (scaling_factor, shift_factor, latents_mean, latents_std)
+    scaling: dict
 
     def init_encoder_cache(self, batch: int, height: int, width: int) -> Cache: ...
 
@@ -50,6 +52,11 @@ class TorchBackend:
         self.latent_channels = cfg.latent_channels
         self.temporal_compression = cfg.temporal_compression
         self.spatial_compression = cfg.spatial_compression
+
+    @property
+    def scaling(self) -> dict:
+        cfg = self.model.config
+        return {k: getattr(cfg, k) for k in ("scaling_factor", "shift_factor", "latents_mean", "latents_std")}
 
     @cached_property
     def model_sha256(self) -> str:

@@ -62,9 +62,7 @@ def _counted(frames: Iterator[np.ndarray], tick: Callable[[int], None], keep: de
         tick(1)
 
 
-def _latent_info(
-    backend: Backend, enc: StreamingEncoder, fps: Fraction, source: str, scaling: dict
-) -> LatentInfo:
+def _latent_info(backend: Backend, enc: StreamingEncoder, fps: Fraction, source: str) -> LatentInfo:
     (h, w), (ph, pw) = enc.size, enc.padded_size
     return LatentInfo(
         model_name=backend.model_name,
@@ -81,7 +79,7 @@ def _latent_info(
         spatial_compression=backend.spatial_compression,
         source=source,
         vaekit_version=__version__,
-        **scaling,
+        **backend.scaling,
     )
 
 
@@ -93,7 +91,6 @@ def encode_file(
     *,
     save_logvar: bool = False,
     latent_dtype: torch.dtype = torch.float32,
-    scaling: dict | None = None,
 ) -> dict:
     """Encode a video (or image) file into a latent file. Returns a summary dict."""
     opts = opts or StreamOptions()
@@ -105,7 +102,7 @@ def encode_file(
         for moments in enc.run(_counted(iter_frames(src), tick)):
             mean, logvar = moments[0].chunk(2, dim=0)
             writer.write(mean, logvar.clamp(-30, 20) if save_logvar else None)
-        writer.info = latent = _latent_info(backend, enc, info.fps, Path(src).name, scaling or {})
+        writer.info = latent = _latent_info(backend, enc, info.fps, Path(src).name)
     seconds = time.perf_counter() - t0
     return {
         "input": str(src),
