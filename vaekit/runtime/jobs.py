@@ -83,6 +83,21 @@ def _latent_info(backend: Backend, enc: StreamingEncoder, fps: Fraction, source:
     )
 
 
+def _summary(src, dst, frames: int, width: int, height: int, fps: Fraction, seconds: float, **extra) -> dict:
+    """The one-object-per-output report every job returns (printed by ``--json``)."""
+    return {
+        "input": str(src),
+        "output": str(dst),
+        "frames": frames,
+        "width": width,
+        "height": height,
+        "fps": f"{fps.numerator}/{fps.denominator}",
+        **extra,
+        "seconds": round(seconds, 3),
+        "frames_per_s": round(frames / max(seconds, 1e-9), 2),
+    }
+
+
 def encode_file(
     backend: Backend,
     src: str | os.PathLike,
@@ -104,18 +119,18 @@ def encode_file(
             writer.write(mean, logvar.clamp(-30, 20) if save_logvar else None)
         writer.info = latent = _latent_info(backend, enc, info.fps, Path(src).name)
     seconds = time.perf_counter() - t0
-    return {
-        "input": str(src),
-        "output": str(dst),
-        "frames": enc.frame_count,
-        "width": enc.size[1],
-        "height": enc.size[0],
-        "fps": f"{info.fps.numerator}/{info.fps.denominator}",
-        "latent_shape": list(latent.latent_shape),
-        "tiled": enc.tiled,
-        "seconds": round(seconds, 3),
-        "frames_per_s": round(enc.frame_count / seconds, 2),
-    }
+    h, w = enc.size
+    return _summary(
+        src,
+        dst,
+        enc.frame_count,
+        w,
+        h,
+        info.fps,
+        seconds,
+        latent_shape=list(latent.latent_shape),
+        tiled=enc.tiled,
+    )
 
 
 def check_latent_model(reader: LatentReader, backend: Backend) -> None:
@@ -179,16 +194,7 @@ def decode_file(
             n += 1
             tick(1)
     seconds = time.perf_counter() - t0
-    return {
-        "input": str(src),
-        "output": str(dst),
-        "frames": n,
-        "width": info.source_width,
-        "height": info.source_height,
-        "fps": f"{info.fps.numerator}/{info.fps.denominator}",
-        "seconds": round(seconds, 3),
-        "frames_per_s": round(n / seconds, 2),
-    }
+    return _summary(src, dst, n, info.source_width, info.source_height, info.fps, seconds)
 
 
 def roundtrip_file(
@@ -226,19 +232,18 @@ def roundtrip_file(
                 writer.write(frame)
                 n += 1
     seconds = time.perf_counter() - t0
-    return {
-        "input": str(src),
-        "output": str(dst),
-        "frames": n,
-        "width": info.width,
-        "height": info.height,
-        "fps": f"{info.fps.numerator}/{info.fps.denominator}",
-        "psnr": round(quality.psnr, 3),
-        "ssim": round(quality.ssim, 5),
-        "tiled": enc.tiled,
-        "seconds": round(seconds, 3),
-        "frames_per_s": round(n / seconds, 2),
-    }
+    return _summary(
+        src,
+        dst,
+        n,
+        info.width,
+        info.height,
+        info.fps,
+        seconds,
+        psnr=round(quality.psnr, 3),
+        ssim=round(quality.ssim, 5),
+        tiled=enc.tiled,
+    )
 
 
 def _chw(frame: np.ndarray) -> torch.Tensor:
