@@ -234,3 +234,12 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path, model_dir):
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130 and "interrupted" in err
     assert sorted(f.name for f in tmp_path.iterdir()) == ["long.mp4"]
+
+
+def test_demo_writes_files_and_compares_with_the_baseline(tmp_path, model_dir):
+    r = run("demo", "-o", tmp_path / "d", "--model", model_dir, "--frames", "9", "--size", "64", "--json")
+    d = json.loads(r.stdout)
+    for key in ("source", "latent", "decoded"):
+        assert os.path.exists(d[key])
+    assert frame_count_exact(d["decoded"]) == 9 and LatentReader(d["latent"]).info.frame_count == 9
+    assert 0 < d["baseline_psnr"] < 60 and 0 < d["psnr"] < 60
