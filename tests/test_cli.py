@@ -12,6 +12,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from modelkit import small_model
+from test_video_io import ffprobe_streams, needs_ffprobe
 
 from vaekit.cli import main
 from vaekit.io.latent_file import LatentReader
@@ -243,3 +244,17 @@ def test_demo_writes_files_and_compares_with_the_baseline(tmp_path, model_dir):
         assert os.path.exists(d[key])
     assert frame_count_exact(d["decoded"]) == 9 and LatentReader(d["latent"]).info.frame_count == 9
     assert 0 < d["baseline_psnr"] < 60 and 0 < d["psnr"] < 60
+
+
+@needs_ffprobe
+@pytest.mark.parametrize("fixture", ["sample_clip", "odd_clip", "still_image_png"])
+def test_ffprobe_reads_decoded_videos_with_the_source_geometry(request, tmp_path, model_dir, fixture):
+    src = request.getfixturevalue(fixture)
+    latent = tmp_path / "x.latent.safetensors"
+    run("encode", src, "-o", latent, "--model", model_dir)
+    run("decode", latent, "-o", tmp_path / "x.mp4", "--model", model_dir)
+    info = LatentReader(latent).info
+    (video,) = [s for s in ffprobe_streams(tmp_path / "x.mp4") if s["codec_type"] == "video"]
+    assert (video["width"], video["height"]) == (info.source_width, info.source_height)
+    assert int(video["nb_read_frames"]) == info.frame_count
+    assert Fraction(video["r_frame_rate"]) == info.fps
