@@ -508,3 +508,25 @@ def test_writer_rejects_bad_outputs(tmp_path):
         with VideoWriter(tmp_path / "out.unknownsuffix", 64, 48, Fraction(24)):
             pass
     assert leftovers(tmp_path) == []
+
+
+def test_iter_frames_start_seeks_to_the_same_frames(tmp_path):
+    """Seeking (keyframes every 8 frames) gives exactly the frames a full decode gives from there."""
+    path = tmp_path / "gop.mp4"
+    with av.open(str(path), "w") as c:
+        st = c.add_stream("libx264", rate=Fraction(30000, 1001), options={"g": "8", "crf": "18"})
+        st.width, st.height, st.pix_fmt = 96, 64, "yuv420p"
+        for i in range(40):
+            img = np.zeros((64, 96, 3), np.uint8)
+            img[..., 0] = i * 6
+            img[:, i : i + 5] = 255
+            for packet in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(packet)
+        for packet in st.encode():
+            c.mux(packet)
+    full = list(iter_frames(path))
+    for start in (1, 7, 8, 9, 33, 39):
+        got = list(iter_frames(path, start=start))
+        assert len(got) == 40 - start
+        assert all(np.array_equal(a, b) for a, b in zip(got, full[start:]))
+    assert list(iter_frames(path, start=100)) == []

@@ -185,9 +185,18 @@ def _truncated(path: Path, frames: int, reason: str) -> InputError:
     )
 
 
-def _decode(container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path):
-    """Yield decoded frames of ``stream``; InputError if the file ends early or is damaged."""
-    declared = stream.frames if container.format.name.split(",")[0] in _INDEXED_FORMATS else 0
+def _decode(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    path: Path,
+    whole: bool = True,
+):
+    """Yield decoded frames of ``stream``; InputError if the file ends early or is damaged.
+
+    ``whole=False`` (after a seek) skips the checks that need every packet to have been seen.
+    """
+    indexed = whole and container.format.name.split(",")[0] in _INDEXED_FORMATS
+    declared = stream.frames if indexed else 0
     packets = frames = 0
     try:
         for packet in container.demux(stream):
@@ -197,20 +206,25 @@ def _decode(container: av.container.InputContainer, stream: av.video.stream.Vide
                 yield frame
     except av.FFmpegError as err:
         raise _truncated(path, frames, _ffmpeg_reason(err)) from None
-    if frames == 0:
+    if frames == 0 and whole:
         raise InputError(f"{path} contains no video frames; pass a video with at least one frame")
     if packets < declared:
         raise _truncated(path, frames, f"its index lists {declared} frames, the data holds {packets}")
 
 
-def iter_frames(path: str | os.PathLike[str], *, threads: bool = True) -> Iterator[np.ndarray]:
+def iter_frames(
+    path: str | os.PathLike[str], *, threads: bool = True, start: int = 0
+) -> Iterator[np.ndarray]:
     """Yield the frames of ``path`` one by one as C-contiguous ``H x W x 3`` uint8 RGB arrays.
 
     Decoding runs on FFmpeg's threads when ``threads`` is true. Colour conversion honours the
-    colour matrix and range the file declares. The file is closed when the iterator is
-    exhausted, fails, or is closed early (``close()`` or garbage collection). Raises InputError
-    for unreadable files, files without frames, and files that end early or are damaged (after
-    yielding the frames before the damage).
+    colour matrix and range the file declares. ``start`` skips to frame ``start``: the demuxer
+    seeks to the keyframe before it and decodes forward, so a clip from the middle of a long
+    video costs one GOP, not the whole prefix (frames are placed by timestamp at the stream's
+    average rate; streams without timestamps are decoded from the start and counted). The file
+    is closed when the iterator is exhausted, fails, or is closed early (``close()`` or garbage
+    collection). Raises InputError for unreadable files, files without frames, and files that
+    end early or are damaged (after yielding the frames before the damage).
     """
     p = Path(path)
     container = _open_input(p)
@@ -218,11 +232,38 @@ def iter_frames(path: str | os.PathLike[str], *, threads: bool = True) -> Iterat
         stream = _video_stream(container, p)
         if threads:
             stream.thread_type = "AUTO"
-        for frame in _decode(container, stream, p):
+        frames = _frames_from(container, stream, p, start) if start > 0 else _decode(container, stream, p)
+        for frame in frames:
             rgb = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range)
             yield np.ascontiguousarray(rgb)  # rows of odd widths are padded in FFmpeg's buffer
     finally:
         container.close()
+
+
+def _frames_from(container, stream, path: Path, start: int):
+    """Decoded frames from frame index ``start`` on: seek by timestamp, or decode and count."""
+    fps = _stream_fps(container, stream)
+    base = stream.start_time or 0
+    if stream.time_base and fps:
+        target = base + int(round(Fraction(start) / fps / stream.time_base))
+        half_frame = Fraction(1, 2) / fps / stream.time_base
+        try:
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            seeked = True
+        except av.FFmpegError:
+            seeked = False
+        if seeked:
+            for frame in _decode(container, stream, path, whole=False):
+                if frame.pts is None:  # no timestamps after all: start over and count
+                    break
+                if frame.pts >= target - half_frame:
+                    yield frame
+            else:
+                return
+            container.seek(0, stream=stream)
+    for index, frame in enumerate(_decode(container, stream, path)):
+        if index >= start:
+            yield frame
 
 
 def frame_count_exact(path: str | os.PathLike[str]) -> int:

@@ -170,9 +170,9 @@ class ClipReader:
         start = int(torch.randint(0, count - span + 1, (1,), generator=gen))
         wanted = range(start, start + span, stride)
         frames = []
-        stream = iter_frames(path)
+        stream = iter_frames(path, start=start)  # seeks: a clip costs one GOP, not the prefix
         try:
-            for index, frame in enumerate(stream):
+            for index, frame in enumerate(stream, start=start):
                 if index in wanted:
                     frames.append(torch.from_numpy(frame))
                 if len(frames) == num_frames:
