@@ -475,3 +475,23 @@ def test_doctor_table_in_the_runs_own_config(tmp_path):
     rc, out, _ = run_main(run, json_out=True)
     g = next(f for f in json.loads(out)["findings"] if f["metric"] == "grad_norm")
     assert rc == 1 and g["level"] == "act"
+
+
+def test_perceptual_loss_switched_off_is_said_plainly():
+    recs = [
+        {
+            "step": s,
+            "rec_loss": 0.1,
+            "perception_loss": 0.0,
+            "nll_loss": 0.1,
+            "kl_loss": 100.0,
+            "vae_loss": 0.1,
+        }
+        for s in range(0, 200, 20)
+    ]
+    report = diagnose(run_from_records(recs, {"perceptual_weight": 0.0, "kl_weight": 0.0}))
+    (f,) = [f for f in report.findings if f.metric == "perception_loss"]
+    assert f.level == "ok" and f.message.startswith("Off: perceptual_weight = 0")
+    report = diagnose(run_from_records(recs, {"perceptual_weight": 1.0, "kl_weight": 0.0}))
+    (f,) = [f for f in report.findings if f.metric == "perception_loss"]
+    assert not f.message.startswith("Off")

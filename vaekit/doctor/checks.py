@@ -607,6 +607,17 @@ def check_perception(ph: PhaseData, ctx: Context) -> Finding | None:
         "ceiling": ceiling,
         "trend": tr.label,
     }
+    if pw == 0 and not any(vals):
+        ev["perceptual_off"] = True
+        return Finding(
+            "perception_loss",
+            "ok",
+            "Off: perceptual_weight = 0, so no LPIPS term trains the model and perception_loss logs 0. "
+            "Reconstructions rely on the pixel loss (and the discriminator in phase 2) for sharpness; "
+            "with LPIPS weights available, perceptual_weight = 1 usually gives crisper texture.",
+            ev,
+            ph.name,
+        )
     if ctx.recipe.get("lpips_random_backbone"):
         ev["random_backbone"] = True
         return Finding(
