@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .io.video import iter_frames, probe
 from .metrics import VideoQuality, psnr_from_mse
 from .runtime.backend import Backend
-from .runtime.jobs import StreamOptions, frames_to_tensor, tensor_to_frames
+from .runtime.jobs import StreamOptions, frame_to_chw, frames_to_tensor, tensor_to_frames
 from .runtime.streaming import StreamingDecoder, StreamingEncoder
 
 
@@ -136,10 +136,6 @@ def _resize(frame: np.ndarray, resolution: int | None) -> np.ndarray:
     return t.round().clamp(0, 255).to(torch.uint8)[0].permute(1, 2, 0).numpy()
 
 
-def _chw(frame: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(frame).permute(2, 0, 1)[None]
-
-
 def evaluate_video(
     backend: Backend,
     path: str | os.PathLike,
@@ -178,14 +174,14 @@ def evaluate_video(
     for x in StreamingDecoder(timed, opts.chunk_frames, opts.tile).run(latents()):
         h, w = enc.size
         for frame in tensor_to_frames(x[:, :, : len(pending), :h, :w]):
-            model.update(_chw(pending.popleft()), _chw(frame))
+            model.update(frame_to_chw(pending.popleft()), frame_to_chw(frame))
 
     (h, w), (ph, pw), sc = enc.size, enc.padded_size, backend.spatial_compression
     factor = baseline_factor(
         enc.frame_count, h, w, backend.latent_channels * latent_frames * (ph // sc) * (pw // sc)
     )
     for f in frames():
-        ref = _chw(f)
+        ref = frame_to_chw(f)
         base.update(ref, baseline_frame(ref, factor).to(torch.uint8))
     m, b = model.result(), base.result()
     row = {

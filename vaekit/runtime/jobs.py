@@ -54,6 +54,11 @@ def tensor_to_frames(x: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 3, 0).cpu().numpy()
 
 
+def frame_to_chw(frame: np.ndarray) -> torch.Tensor:
+    """``H, W, 3`` uint8 -> ``1, 3, H, W`` uint8 (the layout the quality metrics take)."""
+    return torch.from_numpy(frame).permute(2, 0, 1)[None]
+
+
 def _counted(frames: Iterator[np.ndarray], tick: Callable[[int], None], keep: deque | None = None):
     for f in frames:
         if keep is not None:
@@ -228,7 +233,7 @@ def roundtrip_file(
             frames = tensor_to_frames(x[:, :, : len(source_frames), : info.height, : info.width])
             for frame in frames:
                 ref = source_frames.popleft()
-                quality.update(_chw(ref), _chw(frame))
+                quality.update(frame_to_chw(ref), frame_to_chw(frame))
                 writer.write(frame)
                 n += 1
     seconds = time.perf_counter() - t0
@@ -244,7 +249,3 @@ def roundtrip_file(
         ssim=round(quality.ssim, 5),
         tiled=enc.tiled,
     )
-
-
-def _chw(frame: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(frame).permute(2, 0, 1)[None]
