@@ -43,6 +43,20 @@ class _Coder(nn.Module):
             return checkpoint(block, x, cache, use_reentrant=False)
         return block(x, cache)
 
+    def _run_levels(
+        self, h: torch.Tensor, cache: Cache, resamplers: nn.ModuleList
+    ) -> tuple[torch.Tensor, Cache]:
+        """Each level's residual blocks (one cache entry each, in order), then its resampler."""
+        new_cache: Cache = []
+        it = iter(cache)
+        for i, blocks in enumerate(self.levels):
+            for block in blocks:
+                h, c = self._run_block(block, h, next(it))
+                new_cache.append(c)
+            if i < len(resamplers):
+                h = resamplers[i](h)
+        return h, new_cache
+
     def _cache_spec(self, batch: int, sizes: list[tuple[int, int]], dtype, device) -> Cache:
         blocks = [b for b in self.modules() if isinstance(b, ResBlock)]
         return [
@@ -75,14 +89,7 @@ class Encoder(_Coder):
     def forward(self, x: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
         """Aligned frames ``B, 3, tc*n, H, W`` -> moments ``B, 2*latent, n, H/sc, W/sc``."""
         h = self.conv_in(space_time_to_channels(x, self.cfg.patch_size, 1))
-        new_cache: Cache = []
-        it = iter(cache)
-        for i, blocks in enumerate(self.levels):
-            for block in blocks:
-                h, c = self._run_block(block, h, next(it))
-                new_cache.append(c)
-            if i < len(self.downs):
-                h = self.downs[i](h)
+        h, new_cache = self._run_levels(h, cache, self.downs)
         moments = self.conv_out(F.silu(self.norm_out(h)))
         b, c, n, hh, ww = h.shape
         lc = self.cfg.latent_channels
@@ -125,14 +132,7 @@ class Decoder(_Coder):
     def forward(self, z: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
         """Latents ``B, latent, n, h, w`` -> aligned frames ``B, 3, tc*n, h*sc, w*sc``."""
         h = self.conv_in(z) + z.repeat_interleave(self.repeat_in, dim=1)
-        new_cache: Cache = []
-        it = iter(cache)
-        for i, blocks in enumerate(self.levels):
-            for block in blocks:
-                h, c = self._run_block(block, h, next(it))
-                new_cache.append(c)
-            if i < len(self.ups):
-                h = self.ups[i](h)
+        h, new_cache = self._run_levels(h, cache, self.ups)
         out = self.conv_out(F.silu(self.norm_out(h)))
         return channels_to_space_time(out, self.cfg.patch_size, 1), new_cache
 
