@@ -26,9 +26,10 @@ class UntrainedWeightsWarning(UserWarning):
 
 def presets_dirs() -> list[Path]:
     """Folders searched for model names: ``$VAEKIT_MODELS`` (``os.pathsep``-separated), then the
-    ``models/`` folder of the vaekit source tree."""
+    ``models/`` folder of the vaekit source tree, then the copy a wheel carries (``vaekit/_presets``)."""
     dirs = [Path(p) for p in os.environ.get("VAEKIT_MODELS", "").split(os.pathsep) if p]
-    return dirs + [Path(__file__).resolve().parents[2] / "models"]
+    package = Path(__file__).resolve().parents[1]
+    return dirs + [package.parent / "models", package / "_presets"]
 
 
 def list_presets() -> list[str]:
