@@ -23,7 +23,18 @@ def test_wheel_carries_every_model_folder(tmp_path):
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_bytes((ROOT / name).read_bytes())
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(src), "-w", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(src),
+            "-w",
+            str(tmp_path),
+        ],
         check=True,
         capture_output=True,
     )
@@ -40,7 +51,11 @@ def test_wheel_carries_every_model_folder(tmp_path):
     zipfile.ZipFile(wheel).extractall(site)
     probe = "from vaekit.model.folder import resolve_model_dir; print(resolve_model_dir('tiny'))"
     out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert out == str(site / "vaekit" / "_presets" / "tiny")
