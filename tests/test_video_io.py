@@ -21,6 +21,7 @@ import av
 import numpy as np
 import pytest
 import skimage.io
+import torch
 
 from vaekit.errors import InputError, OutputError
 from vaekit.io.atomic import atomic_output, atomic_write_bytes
@@ -351,6 +352,21 @@ def test_atomic_output_renames_on_success(tmp_path):
         temp.write_bytes(b"data")
     assert target.read_bytes() == b"data"
     assert leftovers(tmp_path) == ["out.mp4"]
+
+
+def test_atomic_output_gives_the_mode_of_a_plain_new_file(tmp_path):
+    """safetensors replaces the temporary file with a 0600 one; outputs must still be readable by others."""
+    import stat
+
+    from safetensors.torch import save_file
+
+    old = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "w.safetensors") as temp:
+            save_file({"x": torch.zeros(2)}, str(temp))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "w.safetensors").stat().st_mode) == 0o644
 
 
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])

@@ -35,6 +35,13 @@ _REASONS = {
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
+def _file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file: 0o666 less the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _output_error(path: Path, err: OSError) -> OutputError:
     """Turn an OSError about writing ``path`` into a one-line OutputError."""
     reason = _REASONS.get(err.errno, err.strerror or str(err))
@@ -69,6 +76,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     temp = _reserve_temp(target)
     try:
         yield temp
+        # writers that replace the temporary file themselves (safetensors) leave it 0o600
+        os.chmod(temp, _file_mode())
         os.replace(temp, target)
     except OSError as err:
         temp.unlink(missing_ok=True)
