@@ -3,13 +3,13 @@ the fp32-reduction pass, and the errors a user sees for bad inputs."""
 
 import dataclasses
 import json
+import tomllib
 import warnings
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-import tomllib
 import torch
 from click.testing import CliRunner
 from modelkit import SMALL
