@@ -8,6 +8,7 @@ import sys
 import time
 from fractions import Fraction
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -75,6 +76,42 @@ def test_default_outputs_beside_inputs_and_folders(tmp_path, sample_clip, still_
     assert sorted(p.name for p in out.iterdir()) == ["sample.mp4", "still.mp4"]
     still = probe(out / "still.mp4")
     assert (still.width, still.height) == (301, 201) and frame_count_exact(out / "still.mp4") == 1
+
+
+def test_one_frame_results_can_be_written_as_images(tmp_path, still_image_png, sample_clip, model_dir):
+    import skimage.io
+
+    latent = tmp_path / "still.latent.safetensors"
+    run("encode", still_image_png, "-o", latent, "--model", model_dir)
+    run("decode", latent, "-o", tmp_path / "still.png", "--model", model_dir)
+    run("decode", latent, "-o", tmp_path / "still.jpg", "--model", model_dir)
+    png, jpg = skimage.io.imread(tmp_path / "still.png"), skimage.io.imread(tmp_path / "still.jpg")
+    assert png.shape == jpg.shape == (201, 301, 3) and png.dtype == np.uint8
+    # the same picture, jpeg-compressed (random weights give noise, so compare the picture's mean colour)
+    assert np.abs(png.mean(axis=(0, 1)) - jpg.mean(axis=(0, 1))).max() < 2
+    assert (tmp_path / "still.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    rt = run("roundtrip", still_image_png, "-o", tmp_path / "rt.png", "--model", model_dir, "--json")
+    assert json.loads(rt.stdout)["frames"] == 1
+    assert np.array_equal(skimage.io.imread(tmp_path / "rt.png"), png)  # png is lossless
+
+    clip_latent = tmp_path / "clip.latent.safetensors"
+    run("encode", sample_clip, "-o", clip_latent, "--model", model_dir)
+    r = run("decode", clip_latent, "-o", tmp_path / "clip.png", "--model", model_dir, ok=False)
+    assert r.exit_code == 3 and "17 frames" in r.output and "write a video" in r.output
+    r = run(
+        "decode",
+        latent,
+        "-o",
+        tmp_path / "a.png",
+        "--model",
+        model_dir,
+        "--audio-from",
+        sample_clip,
+        ok=False,
+    )
+    assert r.exit_code == 3 and "cannot carry audio" in r.output
+    assert not (tmp_path / "clip.png").exists() and not (tmp_path / "a.png").exists()
+    assert no_temp_files(tmp_path)
 
 
 def test_roundtrip_reports_quality(tmp_path, sample_clip, model_dir):

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import torch
 
-from .io.video import VideoWriter, iter_frames, probe
+from .io.video import iter_frames, open_writer, probe
 from .model import DEFAULT_MODEL, CausalVideoVAE, DiagonalGaussian, load_model
 from .runtime.backend import TorchBackend
 from .runtime.jobs import frames_to_tensor, tensor_to_frames
@@ -103,14 +103,14 @@ class VideoVAE(CausalVideoVAE):
         codec: str = "libx264",
         crf: int = 18,
     ) -> int:
-        """Decode latents ``1, C, n, h, w`` into a video file; returns the number of frames written."""
+        """Decode latents ``1, C, n, h, w`` into a video file (or an image file for one frame); returns
+        the number of frames written."""
         sc, tc = self.spatial_compression, self.temporal_compression
         num_frames = num_frames or 1 + tc * (z.shape[2] - 1)
         height, width = height or z.shape[3] * sc, width or z.shape[4] * sc
         written = 0
-        with VideoWriter(
-            path, width, height, Fraction(fps).limit_denominator(1001), codec=codec, crf=crf
-        ) as w:
+        fps = Fraction(fps).limit_denominator(1001)
+        with open_writer(path, width, height, fps, frame_count=num_frames, codec=codec, crf=crf) as w:
             for x in self.iter_decode(z.split(1, dim=2), chunk_frames, tile):
                 for frame in tensor_to_frames(x[:, :, : num_frames - written, :height, :width]):
                     w.write(frame)

@@ -564,3 +564,73 @@ class VideoWriter:
             return self._stack.__exit__(exc_type, exc, tb)
         finally:
             self._container = None
+
+
+class ImageWriter:
+    """Write the single frame of a 1-frame result as an image (``.png``, ``.jpg``, ``.webp``, ...),
+    atomically, with the same interface as :class:`VideoWriter`. A second frame is an OutputError:
+    more than one frame needs a video file."""
+
+    def __init__(self, path: str | os.PathLike[str], width: int, height: int, *, audio_from=None):
+        self.path = Path(path)
+        self.width, self.height = int(width), int(height)
+        self.frames_written = 0
+        if audio_from is not None:
+            raise OutputError(f"{self.path} is an image and cannot carry audio; drop --audio-from")
+        self._stack = contextlib.ExitStack()
+        self._temp: Path | None = None
+
+    def __enter__(self) -> ImageWriter:
+        self._temp = self._stack.enter_context(atomic_output(self.path))
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        from PIL import Image
+
+        if self._temp is None:
+            raise RuntimeError("ImageWriter.write() called outside its `with` block")
+        if self.frames_written:
+            raise OutputError(
+                f"{self.path} is an image but there is more than one frame; write a video (.mp4)"
+            )
+        expected = (self.height, self.width, 3)
+        if frame.dtype != np.uint8 or frame.shape != expected:
+            raise ValueError(f"expected a uint8 frame of shape {expected}, got {frame.dtype} {frame.shape}")
+        options = {"quality": 95} if self.path.suffix.lower() in {".jpg", ".jpeg", ".webp"} else {}
+        try:
+            Image.fromarray(np.ascontiguousarray(frame), "RGB").save(self._temp, **options)
+        except (KeyError, ValueError) as err:  # Pillow: unknown extension or unsupported mode
+            raise OutputError(f"cannot write {self.path} as an image: {err}") from None
+        self.frames_written = 1
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None and not self.frames_written:
+                raise OutputError(f"no frames were written to {self.path}; nothing was saved")
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        else:
+            return self._stack.__exit__(exc_type, exc, tb)
+        finally:
+            self._temp = None
+
+
+def open_writer(
+    path: str | os.PathLike[str],
+    width: int,
+    height: int,
+    fps: Fraction | int | float,
+    *,
+    frame_count: int | None = None,
+    **video_options,
+) -> VideoWriter | ImageWriter:
+    """A :class:`VideoWriter`, or an :class:`ImageWriter` when ``path`` has an image suffix. With
+    ``frame_count`` given, asking for an image of more than one frame fails before any work."""
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+        return VideoWriter(path, width, height, fps, **video_options)
+    if frame_count is not None and frame_count != 1:
+        raise OutputError(
+            f"{path} is an image but the result has {frame_count} frames; write a video (.mp4, .mkv, .webm)"
+        )
+    return ImageWriter(path, width, height, audio_from=video_options.get("audio_from"))

@@ -21,7 +21,7 @@ import torch
 from .. import __version__
 from ..errors import ModelMismatchError
 from ..io.latent_file import LatentInfo, LatentReader, LatentWriter
-from ..io.video import VideoWriter, iter_frames, probe
+from ..io.video import iter_frames, open_writer, probe
 from ..metrics import VideoQuality
 from .backend import Backend
 from .streaming import DEFAULT_CHUNK_FRAMES, StreamingDecoder, StreamingEncoder
@@ -188,8 +188,15 @@ def decode_file(
     chunk = max(1, opts.chunk_frames // backend.temporal_compression)
     latents = (z[None] for z in reader.iter_chunks(chunk))
     tick = opts.progress(info.frame_count, f"decode {Path(src).name}")
-    with VideoWriter(
-        dst, info.source_width, info.source_height, info.fps, codec=codec, crf=crf, audio_from=audio_from
+    with open_writer(
+        dst,
+        info.source_width,
+        info.source_height,
+        info.fps,
+        frame_count=info.frame_count,
+        codec=codec,
+        crf=crf,
+        audio_from=audio_from,
     ) as writer:
         n = 0
         for frame in _decoded_frames(
@@ -226,8 +233,15 @@ def roundtrip_file(
     quality = VideoQuality()
     dec = StreamingDecoder(backend, opts.chunk_frames, opts.tile)
     n = 0
-    with VideoWriter(
-        dst, info.width, info.height, info.fps, codec=codec, crf=crf, audio_from=audio_from
+    with open_writer(
+        dst,
+        info.width,
+        info.height,
+        info.fps,
+        frame_count=info.frame_count,
+        codec=codec,
+        crf=crf,
+        audio_from=audio_from,
     ) as writer:
         for x in dec.run(latents):
             frames = tensor_to_frames(x[:, :, : len(source_frames), : info.height, : info.width])
