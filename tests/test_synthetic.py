@@ -32,7 +32,7 @@ def test_bundled_photos_load_without_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     names = list_photos()
-    assert {"astronaut", "chelsea", "coffee", "rocket", "camera"} <= set(names)
+    assert {"astronaut", "chelsea", "coffee", "rocket", "camera", "grace_hopper"} <= set(names)
     for name in names:
         photo = load_photo(name)
         assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3

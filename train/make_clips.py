@@ -3,7 +3,8 @@
     python train/make_clips.py [OUT_DIR]        # default: train/data (not committed)
 
 ``OUT_DIR/eval``: the held-out evaluation clips. The photographs ``coffee`` and ``grass``
-(scikit-image's sample data) are kept out of ``train/tiny.toml``'s training data; a virtual camera
+(scikit-image's sample data) and ``grace_hopper`` (matplotlib's) are kept out of
+``train/tiny.toml``'s training data; a virtual camera
 films them (pan, zoom, roll) at several sizes and frame counts, including sizes that are not
 multiples of 8 and frame counts that are not 1 + 4k. ``vaekit eval OUT_DIR/eval`` scores a model.
 
@@ -29,6 +30,7 @@ EVAL_CLIPS = [
     ("grass_256", "grass", 33, 256, 256, Fraction(24), 102),
     ("coffee_320x240", "coffee", 30, 320, 240, Fraction(30000, 1001), 103),
     ("grass_250x150", "grass", 25, 250, 150, Fraction(25), 104),
+    ("grace_hopper_256x320", "grace_hopper", 29, 256, 320, Fraction(24), 105),  # matplotlib's photo
 ]
 
 

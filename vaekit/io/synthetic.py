@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from vaekit.errors import InputError
 from vaekit.io.video import VideoWriter
 
-# Photographs bundled in the scikit-image wheel: name -> file in ``skimage.data.data_dir``.
-# Grayscale ones are returned as 3 equal channels.
+# Photographs bundled in installed wheels: name -> file in ``skimage.data.data_dir``, or
+# (package, path inside its data folder) for other packages. Grayscale ones are returned as 3
+# equal channels.
 _PHOTO_FILES = {
     "astronaut": "astronaut.png",
     "chelsea": "chelsea.png",
@@ -47,11 +48,20 @@ _PHOTO_FILES = {
     "brick": "brick.png",
     "grass": "grass.png",
     "gravel": "gravel.png",
+    "grace_hopper": ("matplotlib", "sample_data/grace_hopper.jpg"),  # colour portrait, 512x600
 }
 
 
 def _photo_path(name: str) -> Path:
-    return Path(skimage.data.data_dir) / _PHOTO_FILES[name]
+    entry = _PHOTO_FILES[name]
+    if isinstance(entry, str):
+        return Path(skimage.data.data_dir) / entry
+    package, relative = entry
+    if package == "matplotlib":
+        import matplotlib
+
+        return Path(matplotlib.get_data_path()) / relative
+    raise ValueError(f"no data folder known for package {package!r}")
 
 
 def list_photos() -> list[str]:
