@@ -12,7 +12,7 @@ from trainkit import PHOTOS
 from vaekit.errors import InputError, MissingDependencyError
 from vaekit.train import Recipe, losses
 from vaekit.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
-from vaekit.train.data import ClipBatches, ClipReader, find_items, make_loader
+from vaekit.train.data import ClipBatches, ClipReader, color_jitter, find_items, make_loader
 from vaekit.train.discriminator import PatchDiscriminator3D
 from vaekit.train.perceptual import PerFrameLPIPS
 from vaekit.train.recipe import tomllib
@@ -213,3 +213,23 @@ def test_a_video_too_short_for_the_clip_is_skipped_with_the_reason(tmp_path, sam
         match="no video in the data gives a clip; first problem: .* has 17 frames; a clip needs 25",
     ):
         ClipBatches(items, reader, seed=0, batch_size=1)[0]
+
+
+def test_color_jitter_changes_colours_alike_on_every_frame():
+    frame = torch.rand(3, 1, 8, 8) * 2 - 1
+    clip = frame.expand(3, 5, 8, 8).contiguous()  # five identical frames
+    outs = [color_jitter(clip, torch.Generator().manual_seed(s)) for s in range(8)]
+    for out in outs:
+        assert out.shape == clip.shape and out.min() >= -1 and out.max() <= 1
+        assert torch.equal(out, out[:, :1].expand_as(out))  # one colour change for the whole clip
+    assert len({tuple(o.mean(dim=(1, 2, 3)).round(decimals=3).tolist()) for o in outs}) == 8
+    again = color_jitter(clip, torch.Generator().manual_seed(3))
+    assert torch.equal(again, outs[3])  # deterministic per generator: resumed runs see the same clips
+
+
+def test_color_augment_is_a_training_only_reader_option():
+    items = find_items([PHOTOS])
+    plain = ClipReader(5, 32, 1).read(items[0], torch.Generator().manual_seed(0))
+    jittered = ClipReader(5, 32, 1, color_augment=True).read(items[0], torch.Generator().manual_seed(0))
+    assert plain.shape == jittered.shape and not torch.equal(plain, jittered)
+    assert Recipe().color_augment is False  # off unless a recipe asks (train/tiny.toml does)

@@ -535,6 +535,11 @@ def demo(output, model, frames, size, as_json):
 @click.option("--num-frames", type=int, help="Frames per clip, 1 + 4k.")
 @click.option("--resolution", type=int, help="Square crop size in pixels.")
 @click.option("--sample-rate", type=int, help="Take every n-th video frame.")
+@click.option(
+    "--color-augment/--no-color-augment",
+    default=None,
+    help="Random channel order, saturation and channel gains per training clip.",
+)
 @click.option("--ema-decay", type=float, help="Decay of the EMA weights that are validated and exported.")
 @click.option("--mixed-precision", type=click.Choice(["fp32", "bf16", "fp16"]), help="Autocast precision.")
 @click.option(

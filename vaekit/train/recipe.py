@@ -54,6 +54,9 @@ class Recipe:
     sample_rate: int = _key("data", 1, "take every n-th frame of a video")
     num_workers: int = _key("data", 2, "DataLoader worker processes per rank (0: decode in the main process)")
     val_clips: int = _key("data", 8, "number of fixed validation clips")
+    color_augment: bool = _key(
+        "data", False, "random channel order, saturation and per-channel gain per training clip"
+    )
     # [loss]
     pixel_loss: str = _key("loss", "l1", "l1 or l2")
     pixelloss_weight: float = _key("loss", 1.0, "weight of the pixel loss (rec_loss)")

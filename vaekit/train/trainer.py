@@ -96,7 +96,7 @@ class Trainer:
             self.model, self.disc_ddp = self.vae, self.disc
 
         self.items = find_items(r.data)
-        reader = ClipReader(r.num_frames, r.resolution, r.sample_rate)
+        reader = ClipReader(r.num_frames, r.resolution, r.sample_rate, r.color_augment)
         self.data = ClipBatches(
             self.items,
             reader,
