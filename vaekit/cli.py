@@ -454,8 +454,9 @@ def demo(output, model, frames, size, as_json):
     """Make a sample clip, encode it, decode it, and print where everything went and how good
     the reconstruction is next to a naive baseline that stores as many floats as the latent.
 
-    The clip films scikit-image's `coffee` photograph with a moving virtual camera; the
-    shipped `tiny` model never saw that photograph in training.
+    The clip films matplotlib's `grace_hopper` photograph with a moving virtual camera; the
+    shipped `tiny` model never saw that photograph in training (models/tiny/README.md scores it
+    on every held-out photograph, the weakest included).
     """
     from .evaluate import evaluate
     from .io.synthetic import write_sample_clip
@@ -464,7 +465,7 @@ def demo(output, model, frames, size, as_json):
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     clip = write_sample_clip(
-        out / "sample.mp4", photo="coffee", num_frames=frames, width=size, height=size, seed=7
+        out / "sample.mp4", photo="grace_hopper", num_frames=frames, width=size, height=size, seed=7
     )
     backend = make_backend(model, "cpu", "fp32")
     opts = StreamOptions()
