@@ -413,7 +413,43 @@ class _AudioTrack:
         self._src.close()
 
 
-class VideoWriter:
+class _AtomicFrameWriter:
+    """What every frame writer shares: an ExitStack that holds the atomic output (and whatever the
+    writer opened), the frame check, and an exit that renames only after ``_finish`` succeeded."""
+
+    path: Path
+    width: int
+    height: int
+    frames_written: int
+    _stack: contextlib.ExitStack
+
+    def _check_frame(self, frame: np.ndarray) -> None:
+        expected = (self.height, self.width, 3)
+        if frame.dtype != np.uint8 or frame.shape != expected:
+            raise ValueError(f"expected a uint8 frame of shape {expected}, got {frame.dtype} {frame.shape}")
+
+    def _finish(self) -> None:
+        """Complete the file (the rename happens after this); writing nothing is an OutputError."""
+        if self.frames_written == 0:
+            raise OutputError(f"no frames were written to {self.path}; nothing was saved")
+
+    def _release(self) -> None:
+        """Forget the open output once the ``with`` block is over."""
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None:
+                self._finish()
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        else:
+            return self._stack.__exit__(exc_type, exc, tb)
+        finally:
+            self._release()
+
+
+class VideoWriter(_AtomicFrameWriter):
     """Encode RGB frames into a video file, atomically (nothing at ``path`` until success).
 
     Use as a context manager::
@@ -523,9 +559,7 @@ class VideoWriter:
         """Encode one ``height x width x 3`` uint8 RGB frame."""
         if self._container is None:
             raise RuntimeError("VideoWriter.write() called outside its `with` block")
-        expected = (self.height, self.width, 3)
-        if frame.dtype != np.uint8 or frame.shape != expected:
-            raise ValueError(f"expected a uint8 frame of shape {expected}, got {frame.dtype} {frame.shape}")
+        self._check_frame(frame)
         video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         if self.pix_fmt.startswith("yuv"):
             video_frame = video_frame.reformat(
@@ -543,8 +577,7 @@ class VideoWriter:
 
     def _finish(self) -> None:
         """Flush the encoders and close the container (the rename happens after this)."""
-        if self.frames_written == 0:
-            raise OutputError(f"no frames were written to {self.path}; nothing was saved")
+        super()._finish()
         try:
             self._container.mux(self._stream.encode(None))
             if self._audio is not None:
@@ -553,20 +586,11 @@ class VideoWriter:
         except av.FFmpegError as err:
             raise _encode_error(self.path, self.codec, err) from None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        try:
-            if exc_type is None:
-                self._finish()
-        except BaseException:
-            self._stack.__exit__(*sys.exc_info())
-            raise
-        else:
-            return self._stack.__exit__(exc_type, exc, tb)
-        finally:
-            self._container = None
+    def _release(self) -> None:
+        self._container = None
 
 
-class ImageWriter:
+class ImageWriter(_AtomicFrameWriter):
     """Write the single frame of a 1-frame result as an image (``.png``, ``.jpg``, ``.webp``, ...),
     atomically, with the same interface as :class:`VideoWriter`. A second frame is an OutputError:
     more than one frame needs a video file."""
@@ -593,9 +617,7 @@ class ImageWriter:
             raise OutputError(
                 f"{self.path} is an image but there is more than one frame; write a video (.mp4)"
             )
-        expected = (self.height, self.width, 3)
-        if frame.dtype != np.uint8 or frame.shape != expected:
-            raise ValueError(f"expected a uint8 frame of shape {expected}, got {frame.dtype} {frame.shape}")
+        self._check_frame(frame)
         options = {"quality": 95} if self.path.suffix.lower() in {".jpg", ".jpeg", ".webp"} else {}
         try:
             Image.fromarray(np.ascontiguousarray(frame), "RGB").save(self._temp, **options)
@@ -603,17 +625,8 @@ class ImageWriter:
             raise OutputError(f"cannot write {self.path} as an image: {err}") from None
         self.frames_written = 1
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        try:
-            if exc_type is None and not self.frames_written:
-                raise OutputError(f"no frames were written to {self.path}; nothing was saved")
-        except BaseException:
-            self._stack.__exit__(*sys.exc_info())
-            raise
-        else:
-            return self._stack.__exit__(exc_type, exc, tb)
-        finally:
-            self._temp = None
+    def _release(self) -> None:
+        self._temp = None
 
 
 def open_writer(
