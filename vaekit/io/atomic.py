@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import secrets
 from collections.abc import Iterator
@@ -35,8 +36,10 @@ _REASONS = {
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
+@functools.cache
 def _file_mode() -> int:
-    """The mode a plain ``open(path, "w")`` would give a new file: 0o666 less the umask."""
+    """The mode a plain ``open(path, "w")`` would give a new file: 0o666 less the umask (read
+    once: reading the umask means setting it, which must not race other threads' file creation)."""
     mask = os.umask(0)
     os.umask(mask)
     return 0o666 & ~mask

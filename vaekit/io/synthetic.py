@@ -31,8 +31,8 @@ from vaekit.errors import InputError
 from vaekit.io.video import VideoWriter
 
 # Photographs bundled in installed wheels: name -> file in ``skimage.data.data_dir``, or
-# (package, path inside its data folder) for other packages. Grayscale ones are returned as 3
-# equal channels.
+# ``matplotlib:PATH`` inside matplotlib's data folder. Grayscale ones are returned as 3 equal
+# channels.
 _PHOTO_FILES = {
     "astronaut": "astronaut.png",
     "chelsea": "chelsea.png",
@@ -48,20 +48,17 @@ _PHOTO_FILES = {
     "brick": "brick.png",
     "grass": "grass.png",
     "gravel": "gravel.png",
-    "grace_hopper": ("matplotlib", "sample_data/grace_hopper.jpg"),  # colour portrait, 512x600
+    "grace_hopper": "matplotlib:sample_data/grace_hopper.jpg",  # colour portrait, 512x600
 }
 
 
 def _photo_path(name: str) -> Path:
     entry = _PHOTO_FILES[name]
-    if isinstance(entry, str):
-        return Path(skimage.data.data_dir) / entry
-    package, relative = entry
-    if package == "matplotlib":
+    if entry.startswith("matplotlib:"):
         import matplotlib
 
-        return Path(matplotlib.get_data_path()) / relative
-    raise ValueError(f"no data folder known for package {package!r}")
+        return Path(matplotlib.get_data_path()) / entry.removeprefix("matplotlib:")
+    return Path(skimage.data.data_dir) / entry
 
 
 def list_photos() -> list[str]:

@@ -130,8 +130,8 @@ def resize_and_crop(frames: torch.Tensor, resolution: int, gen: torch.Generator)
 
 def color_jitter(clip: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """The same random colour change on every frame of a ``3, T, H, W`` clip in [-1, 1]: a random
-    channel order, then saturation x [0.6, 1.6] around the per-pixel grey
-    and a per-channel gain x [0.85, 1.15] in [0, 1] units. Few photographs thus teach many colours."""
+    channel order, saturation x [0.6, 1.6] around the per-pixel grey, then a per-channel gain
+    x [0.85, 1.15] in [0, 1] units. Few photographs thus teach many colours."""
     u = torch.rand(4, generator=gen)
     x = (clip[torch.randperm(3, generator=gen)] + 1) / 2
     grey = x.mean(dim=0, keepdim=True)
