@@ -39,6 +39,23 @@ def test_command_line_overrides_the_file_and_none_keeps_it(tmp_path):
     assert (recipe.lr, recipe.batch_size, recipe.data) == (2e-4, 3, ["b", "c"])
 
 
+def test_lr_schedule_warms_up_then_holds_or_decays_to_its_floor():
+    constant = Recipe(data=["a"], lr=1e-3, warmup_steps=10, max_steps=100)
+    assert constant.lr_at(0) == pytest.approx(1e-4) and constant.lr_at(9) == constant.lr_at(99) == 1e-3
+    cosine = Recipe(
+        data=["a"], lr=1e-3, warmup_steps=10, max_steps=100, lr_schedule="cosine", lr_decay_start=40,
+        min_lr_ratio=0.1,
+    )
+    assert cosine.lr_at(0) == pytest.approx(1e-4) and cosine.lr_at(40) == pytest.approx(1e-3)
+    assert cosine.lr_at(70) == pytest.approx(0.55e-3)  # half way: the mean of lr and the floor
+    assert cosine.lr_at(100) == cosine.lr_at(500) == pytest.approx(1e-4)
+    rates = [cosine.lr_at(s) for s in range(40, 101)]
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    # a decay start before the warmup ends waits for it
+    early = Recipe(data=["a"], lr=1e-3, warmup_steps=10, max_steps=20, lr_schedule="cosine")
+    assert early.lr_at(10) == pytest.approx(1e-3) and early.lr_at(20) == pytest.approx(1e-4)
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -47,6 +64,8 @@ def test_command_line_overrides_the_file_and_none_keeps_it(tmp_path):
         ("[run]\nseed = true\n", "seed must be int"),
         ('[optim]\nmixed_precision = "fp8"\n', "mixed_precision must be one of"),
         ("[optim\n", "not valid TOML"),
+        ('[optim]\nlr_schedule = "linear"\n', "lr_schedule must be one of"),
+        ("[optim]\nmin_lr_ratio = 1.5\n", "min_lr_ratio must be in [0, 1]"),
     ],
 )
 def test_bad_recipes_are_one_line_input_errors(tmp_path, text, message):

@@ -532,6 +532,12 @@ def demo(output, model, frames, size, as_json):
 @click.option("--disc-weight", type=float, help="Scale of the adaptive d_weight.")
 @click.option("--clip-grad", type=float, help="Max gradient norm (generator and discriminator); 0: off.")
 @click.option("--lr", type=float, help="Generator learning rate.")
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(["constant", "cosine"]),
+    help="constant, or cosine decay from --lr-decay-start to min_lr_ratio x lr at --max-steps.",
+)
+@click.option("--lr-decay-start", type=int, help="Step at which the cosine decay begins.")
 @click.option("--batch-size", type=int, help="Clips per GPU/process; the global batch is this x ranks.")
 @click.option("--num-frames", type=int, help="Frames per clip, 1 + 4k.")
 @click.option("--resolution", type=int, help="Square crop size in pixels.")

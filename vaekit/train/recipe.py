@@ -26,6 +26,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 SECTIONS = ("model", "data", "loss", "gan", "optim", "run")
 MIXED_PRECISION = ("fp32", "bf16", "fp16")
 PIXEL_LOSSES = ("l1", "l2")
+LR_SCHEDULES = ("constant", "cosine")
 GAN_LOSSES = ("hinge", "vanilla")
 
 
@@ -81,6 +82,11 @@ class Recipe:
     # [optim]
     lr: float = _key("optim", 1e-4, "generator learning rate after warmup")
     warmup_steps: int = _key("optim", 0, "linear learning-rate warmup of the generator")
+    lr_schedule: str = _key(
+        "optim", "constant", "constant, or cosine: from lr_decay_start down to min_lr_ratio x lr at max_steps"
+    )
+    lr_decay_start: int = _key("optim", 0, "step at which the cosine decay begins (after warmup)")
+    min_lr_ratio: float = _key("optim", 0.1, "the cosine schedule's final lr as a fraction of lr")
     adam_beta1: float = _key("optim", 0.9, "AdamW beta1 (both optimizers)")
     adam_beta2: float = _key("optim", 0.99, "AdamW beta2 (both optimizers)")
     weight_decay: float = _key("optim", 0.0, "AdamW weight decay (both optimizers)")
@@ -106,6 +112,8 @@ class Recipe:
         """Raise InputError for values no run could use."""
         checks = [
             (self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}"),
+            (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}"),
+            (0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio must be in [0, 1]"),
             (self.pixel_loss in PIXEL_LOSSES, f"pixel_loss must be one of {PIXEL_LOSSES}"),
             (self.disc_loss in GAN_LOSSES, f"disc_loss must be one of {GAN_LOSSES}"),
             (self.lpips_net in ("vgg", "alex"), "lpips_net must be vgg or alex"),
@@ -116,9 +124,10 @@ class Recipe:
                 "sample_rate, batch_size, log_every and save_every must be >= 1",
             ),
             (
-                min(self.max_steps, self.disc_start, self.val_every, self.warmup_steps, self.num_workers)
+                min(self.max_steps, self.disc_start, self.val_every, self.warmup_steps, self.num_workers,
+                    self.lr_decay_start)
                 >= 0,
-                "max_steps, disc_start, val_every, warmup_steps and num_workers must be >= 0",
+                "max_steps, disc_start, val_every, warmup_steps, num_workers and lr_decay_start must be >= 0",
             ),
             (self.keep_last >= 1 and self.max_bad_steps >= 1, "keep_last and max_bad_steps must be >= 1"),
             (0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)"),
@@ -130,6 +139,16 @@ class Recipe:
         for ok, message in checks:
             if not ok:
                 raise InputError(f"bad recipe: {message}")
+
+    def lr_at(self, step: int) -> float:
+        """The generator's learning rate at ``step``: linear warmup, then constant or cosine decay."""
+        warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        if self.lr_schedule == "constant":
+            return self.lr * warm
+        start = max(self.lr_decay_start, self.warmup_steps)
+        progress = min(1.0, max(0.0, (step - start) / max(1, self.max_steps - start)))
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.lr * warm * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
 
     # -- reading ----------------------------------------------------------------------------
     @classmethod

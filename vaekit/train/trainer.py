@@ -230,10 +230,6 @@ class Trainer:
         return path
 
     # -- one step -------------------------------------------------------------------------------
-    def _lr(self, step: int) -> float:
-        warm = self.recipe.warmup_steps
-        return self.recipe.lr * (min(1.0, (step + 1) / warm) if warm else 1.0)
-
     def _noise(self, step: int) -> torch.Generator:
         g = torch.Generator(device=self.device)
         g.manual_seed(seed_for(self.recipe.seed, "posterior", step, self.dist.rank))
@@ -244,7 +240,7 @@ class Trainer:
         r = self.recipe
         adversarial = step >= r.disc_start
         disc_factor = r.disc_factor if adversarial else 0.0
-        lr = self._lr(step)
+        lr = self.recipe.lr_at(step)
         for group in self.opt_g.param_groups:
             group["lr"] = lr
 
@@ -380,7 +376,7 @@ class Trainer:
             step,
             self.data.epoch(step),
             phase,
-            self._lr(step),
+            self.recipe.lr_at(step),
             samples_per_s,
             self.global_batch,
             values.tolist(),
