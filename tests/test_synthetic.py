@@ -32,7 +32,10 @@ def test_bundled_photos_load_without_network(monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     names = list_photos()
-    assert {"astronaut", "chelsea", "coffee", "rocket", "camera", "grace_hopper"} <= set(names)
+    # grace_hopper ships with matplotlib, china and flower with scikit-learn (a dev dependency)
+    assert {"astronaut", "chelsea", "coffee", "rocket", "camera", "grace_hopper", "china", "flower"} <= set(
+        names
+    )
     for name in names:
         photo = load_photo(name)
         assert photo.dtype == np.uint8 and photo.ndim == 3 and photo.shape[2] == 3
@@ -43,6 +46,18 @@ def test_load_photo_returns_a_private_copy():
     photo = load_photo("coffee")
     photo[:] = 0
     assert load_photo("coffee").any()
+
+
+def test_photo_of_a_missing_package_names_the_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "sklearn" else real(name))
+    assert "china" not in list_photos() and "coffee" in list_photos()
+    with pytest.raises(
+        InputError, match="photo 'china' ships with scikit-learn, which is not installed; pip install"
+    ):
+        load_photo("china")
 
 
 def test_unknown_photo_is_an_input_error():

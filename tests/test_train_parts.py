@@ -43,7 +43,12 @@ def test_lr_schedule_warms_up_then_holds_or_decays_to_its_floor():
     constant = Recipe(data=["a"], lr=1e-3, warmup_steps=10, max_steps=100)
     assert constant.lr_at(0) == pytest.approx(1e-4) and constant.lr_at(9) == constant.lr_at(99) == 1e-3
     cosine = Recipe(
-        data=["a"], lr=1e-3, warmup_steps=10, max_steps=100, lr_schedule="cosine", lr_decay_start=40,
+        data=["a"],
+        lr=1e-3,
+        warmup_steps=10,
+        max_steps=100,
+        lr_schedule="cosine",
+        lr_decay_start=40,
         min_lr_ratio=0.1,
     )
     assert cosine.lr_at(0) == pytest.approx(1e-4) and cosine.lr_at(40) == pytest.approx(1e-3)

@@ -12,6 +12,7 @@ the network (some ``skimage.data`` images are fetched on first use; those are no
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 import os
 import tempfile
@@ -31,8 +32,8 @@ from vaekit.errors import InputError
 from vaekit.io.video import VideoWriter
 
 # Photographs bundled in installed wheels: name -> file in ``skimage.data.data_dir``, or
-# ``matplotlib:PATH`` inside matplotlib's data folder. Grayscale ones are returned as 3 equal
-# channels.
+# ``PACKAGE:PATH`` inside another package's folder (matplotlib, and scikit-learn when installed,
+# the ``train`` extra). Grayscale ones are returned as 3 equal channels.
 _PHOTO_FILES = {
     "astronaut": "astronaut.png",
     "chelsea": "chelsea.png",
@@ -48,17 +49,21 @@ _PHOTO_FILES = {
     "brick": "brick.png",
     "grass": "grass.png",
     "gravel": "gravel.png",
-    "grace_hopper": "matplotlib:sample_data/grace_hopper.jpg",  # colour portrait, 512x600
+    "grace_hopper": "matplotlib:mpl-data/sample_data/grace_hopper.jpg",  # colour portrait, 512x600
+    "china": "sklearn:datasets/images/china.jpg",  # colour, temple and trees, 640x427
+    "flower": "sklearn:datasets/images/flower.jpg",  # colour, close-up of a flower, 640x427
 }
+_PHOTO_PACKAGES = {"matplotlib": "matplotlib", "sklearn": "scikit-learn"}
 
 
 def _photo_path(name: str) -> Path:
-    entry = _PHOTO_FILES[name]
-    if entry.startswith("matplotlib:"):
-        import matplotlib
-
-        return Path(matplotlib.get_data_path()) / entry.removeprefix("matplotlib:")
-    return Path(skimage.data.data_dir) / entry
+    package, _, inner = _PHOTO_FILES[name].rpartition(":")
+    if not package:
+        return Path(skimage.data.data_dir) / inner
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return Path("/nonexistent") / inner  # the package is not installed
+    return Path(next(iter(spec.submodule_search_locations))) / inner
 
 
 def list_photos() -> list[str]:
@@ -79,6 +84,12 @@ def _read_photo(name: str) -> np.ndarray:
 def load_photo(name: str) -> np.ndarray:
     """The photograph ``name`` as an ``H x W x 3`` uint8 RGB array (a fresh copy)."""
     if name not in list_photos():
+        package = _PHOTO_FILES.get(name, "").rpartition(":")[0]
+        if package in _PHOTO_PACKAGES:
+            raise InputError(
+                f"photo {name!r} ships with {_PHOTO_PACKAGES[package]}, which is not installed; "
+                f"pip install {_PHOTO_PACKAGES[package]}"
+            )
         raise InputError(f"unknown or missing photo {name!r}; choose one of: {', '.join(list_photos())}")
     return _read_photo(name).copy()
 

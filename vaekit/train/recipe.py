@@ -124,8 +124,14 @@ class Recipe:
                 "sample_rate, batch_size, log_every and save_every must be >= 1",
             ),
             (
-                min(self.max_steps, self.disc_start, self.val_every, self.warmup_steps, self.num_workers,
-                    self.lr_decay_start)
+                min(
+                    self.max_steps,
+                    self.disc_start,
+                    self.val_every,
+                    self.warmup_steps,
+                    self.num_workers,
+                    self.lr_decay_start,
+                )
                 >= 0,
                 "max_steps, disc_start, val_every, warmup_steps, num_workers and lr_decay_start must be >= 0",
             ),
