@@ -13,7 +13,27 @@ import av
 import pytest
 import skimage.io
 
-from vaekit.io.synthetic import load_photo, write_sample_clip
+from vaekit.io.synthetic import camera_motion_clip, load_photo, write_sample_clip
+
+
+def _write_phone_clip(path: Path, frames, display_rotation: int) -> Path:
+    """An mp4 whose stored frames are ``frames`` and whose display matrix says "turn me", as
+    phones store portrait video (written with PyAV directly: vaekit itself writes upright)."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=24, options={"crf": "0"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
+        stream.set_display_rotation(display_rotation)
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.fixture(scope="session")
+def write_phone_clip():
+    """``write_phone_clip(path, frames, display_rotation)``: an mp4 with a display rotation."""
+    return _write_phone_clip
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +46,13 @@ def media_dir(tmp_path_factory) -> Path:
 def sample_clip(media_dir) -> Path:
     """mp4 (h264, yuv420p), 256x256, 17 frames (1 + 4k), 24 fps, astronaut photo, no audio."""
     return write_sample_clip(media_dir / "sample.mp4", num_frames=17, width=256, height=256, fps=Fraction(24))
+
+
+@pytest.fixture(scope="session")
+def phone_clip(media_dir) -> Path:
+    """mp4 stored 64x48 with a 90 degree display rotation: shown (and read) as 48x64, 9 frames."""
+    frames = list(camera_motion_clip("chelsea", 9, 64, 48, seed=3))
+    return _write_phone_clip(media_dir / "phone.mp4", frames, 90)
 
 
 @pytest.fixture(scope="session")

@@ -114,6 +114,21 @@ def test_one_frame_results_can_be_written_as_images(tmp_path, still_image_png, s
     assert no_temp_files(tmp_path)
 
 
+def test_phone_video_comes_back_upright(tmp_path, phone_clip, model_dir):
+    latent = tmp_path / "phone.latent.safetensors"
+    r = run("encode", phone_clip, "-o", latent, "--model", model_dir)
+    assert "48x64" in r.stdout  # the displayed size, not the stored 64x48
+    assert (LatentReader(latent).info.source_width, LatentReader(latent).info.source_height) == (48, 64)
+    out = tmp_path / "phone.decoded.mp4"
+    run("decode", latent, "-o", out, "--model", model_dir)
+    decoded = probe(out)
+    assert (decoded.width, decoded.height, decoded.rotation) == (48, 64, 0)  # upright, no matrix needed
+    rt = json.loads(
+        run("roundtrip", phone_clip, "-o", tmp_path / "rt.mp4", "--model", model_dir, "--json").stdout
+    )
+    assert rt["frames"] == 9 and probe(tmp_path / "rt.mp4").width == 48
+
+
 def test_roundtrip_reports_quality(tmp_path, sample_clip, model_dir):
     r = run(
         "roundtrip",

@@ -146,6 +146,45 @@ def test_probe_never_reports_a_wrong_frame_count_for_an_edited_mp4(sample_clip, 
 # Writing
 
 
+@pytest.fixture(scope="module")
+def landscape_frames() -> list[np.ndarray]:
+    frames = gradient_frames(6, 64, 48)
+    for frame in frames:
+        frame[:10, :20] = 255  # a marker in the stored top-left corner
+    return frames
+
+
+# display matrix angle (counter-clockwise, as ffprobe prints it) -> np.rot90 turns that show it upright
+@pytest.mark.parametrize("angle, turns", [(90, 1), (180, 2), (270, 3), (-90, 3)])
+def test_rotated_video_is_read_upright_with_its_displayed_size(
+    tmp_path, write_phone_clip, landscape_frames, angle, turns
+):
+    stored = list(iter_frames(write_phone_clip(tmp_path / "flat.mp4", landscape_frames, 0)))
+    path = write_phone_clip(tmp_path / "phone.mp4", landscape_frames, angle)
+    info = probe(path)
+    size = (48, 64) if turns % 2 else (64, 48)
+    assert (info.width, info.height, info.rotation) == (*size, (4 - turns) % 4 * 90)
+    upright = list(iter_frames(path))
+    assert len(upright) == 6 and upright[0].shape == (size[1], size[0], 3)
+    assert all(u.flags.c_contiguous for u in upright)
+    assert all(np.array_equal(u, np.rot90(s, turns)) for u, s in zip(upright, stored))
+    # a clip from the middle (seek) comes out upright too
+    assert np.array_equal(next(iter_frames(path, start=3)), upright[3])
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("angle", [90, 180, 270])
+def test_upright_frames_match_what_ffmpeg_shows(tmp_path, write_phone_clip, landscape_frames, angle):
+    path = write_phone_clip(tmp_path / "phone.mp4", landscape_frames, angle)
+    png = tmp_path / "ffmpeg.png"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-frames:v", "1", str(png)], check=True)
+    assert np.array_equal(next(iter_frames(path)), skimage.io.imread(png)[:, :, :3])
+
+
+def test_unrotated_video_reports_rotation_zero(sample_clip):
+    assert probe(sample_clip).rotation == 0
+
+
 @pytest.mark.parametrize(
     "fps", [Fraction(30000, 1001), Fraction(24000, 1001), Fraction(25), Fraction(60), Fraction(25, 2)]
 )

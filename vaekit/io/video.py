@@ -2,7 +2,9 @@
 
 Reading: :func:`probe` describes a file, :func:`iter_frames` streams its frames as ``H x W x 3``
 uint8 RGB arrays (threaded decoding, any container/codec/pixel format FFmpeg reads, still
-images as 1-frame videos). Nothing ever holds a whole video in memory.
+images as 1-frame videos). Frames come out upright: a display rotation the file declares (phone
+videos store portrait as rotated landscape) is applied, as players and ffmpeg do, and sizes are
+reported as displayed. Nothing ever holds a whole video in memory.
 
 Writing: :class:`VideoWriter` encodes RGB frames (mp4/libx264/yuv420p by default) with the exact
 size, frame count and rational frame rate of the source, optionally carrying over the audio of
@@ -79,6 +81,9 @@ class VideoInfo:
     codec: str
     pix_fmt: str | None
     has_audio: bool
+    # Degrees the stored frames are turned clockwise to show them upright (0, 90, 180, 270);
+    # width and height above are already those of the upright picture.
+    rotation: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,6 +122,31 @@ def _is_still_image(container: av.container.InputContainer) -> bool:
     """True for single images (png, jpg, ...) opened through FFmpeg's image demuxers."""
     name = container.format.name
     return name == "image2" or name.endswith("_pipe")
+
+
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns (np.rot90's ``k``) that show ``frame`` upright.
+
+    PyAV's ``frame.rotation`` is the display matrix's angle (counter-clockwise degrees); angles
+    that are not a multiple of 90 are ignored, as FFmpeg's own autorotation does.
+    """
+    angle = getattr(frame, "rotation", 0) or 0
+    return round(angle / 90) % 4 if angle % 90 == 0 else 0
+
+
+def _upright(frame: av.VideoFrame, rgb: np.ndarray) -> np.ndarray:
+    turns = _quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(rgb, turns) if turns else rgb)
+
+
+def _first_frame_turns(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
+    """The quarter turns of the first decodable frame (0 when none decodes: iter_frames reports that)."""
+    try:
+        for frame in container.decode(stream):
+            return _quarter_turns(frame)
+    except av.FFmpegError:
+        pass
+    return 0
 
 
 def _stream_fps(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Fraction:
@@ -166,16 +196,21 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         fps = _stream_fps(container, stream)
         duration = 1 / float(fps) if still else _stream_duration(container, stream)
         frame_count = 1 if still else _declared_frame_count(stream, fps, duration)
+        width, height = ctx.width, ctx.height
+        turns = _first_frame_turns(container, stream)
+        if turns % 2:
+            width, height = height, width
         return VideoInfo(
             path=p,
-            width=ctx.width,
-            height=ctx.height,
+            width=width,
+            height=height,
             fps=fps,
             frame_count=frame_count,
             duration_s=duration,
             codec=ctx.codec.canonical_name,
             pix_fmt=stream.format.name if stream.format else None,
             has_audio=bool(container.streams.audio),
+            rotation=(4 - turns) % 4 * 90,
         )
 
 
@@ -235,7 +270,7 @@ def iter_frames(
         frames = _frames_from(container, stream, p, start) if start > 0 else _decode(container, stream, p)
         for frame in frames:
             rgb = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range)
-            yield np.ascontiguousarray(rgb)  # rows of odd widths are padded in FFmpeg's buffer
+            yield _upright(frame, rgb)  # contiguous: rows of odd widths are padded in FFmpeg's buffer
     finally:
         container.close()
 
