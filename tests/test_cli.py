@@ -73,9 +73,20 @@ def test_default_outputs_beside_inputs_and_folders(tmp_path, sample_clip, still_
     assert lines[1]["frames"] == 1 and lines[1]["width"] == 301 and lines[1]["height"] == 201
     out = tmp_path / "out"
     r = run("decode", src, "-o", out, "--model", model_dir, "--json")
-    assert sorted(p.name for p in out.iterdir()) == ["sample.mp4", "still.mp4"]
-    still = probe(out / "still.mp4")
-    assert (still.width, still.height) == (301, 201) and frame_count_exact(out / "still.mp4") == 1
+    assert sorted(p.name for p in out.iterdir()) == ["sample.decoded.mp4", "still.decoded.mp4"]
+    still = probe(out / "still.decoded.mp4")
+    assert (still.width, still.height) == (301, 201) and frame_count_exact(out / "still.decoded.mp4") == 1
+    # beside the inputs, the decoded videos never take the source's name
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    run("decode", src, "--model", model_dir)
+    assert {n: (src / n).read_bytes() for n in before} == before
+    assert {"sample.decoded.mp4", "still.decoded.mp4"} <= {p.name for p in src.iterdir()}
+    # roundtrip takes folders too: every video in it, NAME.roundtrip.mp4 / .png beside each
+    rt = run("roundtrip", src / "sample.mp4", src / "still.png", "--model", model_dir, "--json")
+    assert [os.path.basename(json.loads(x)["output"]) for x in rt.stdout.splitlines()] == [
+        "sample.roundtrip.mp4",
+        "still.roundtrip.png",
+    ]
 
 
 def test_one_frame_results_can_be_written_as_images(tmp_path, still_image_png, sample_clip, model_dir):
@@ -226,6 +237,40 @@ def test_tampered_latent_is_refused(tmp_path, sample_clip, model_dir):
     )  # cut frames
     r = run("decode", latent, "--model", model_dir, ok=False)
     assert r.exit_code == 2 and "does not match its metadata" in r.stderr
+
+
+def test_an_output_never_replaces_an_input_or_another_output(
+    tmp_path, sample_clip, still_image_png, model_dir
+):
+    clip = tmp_path / "a.mp4"
+    clip.write_bytes(sample_clip.read_bytes())
+    r = run("roundtrip", clip, "-o", clip, "--model", model_dir, ok=False)
+    assert r.exit_code == 2 and "would overwrite the input" in r.stderr
+    assert clip.read_bytes() == sample_clip.read_bytes()
+    (tmp_path / "a.png").write_bytes(still_image_png.read_bytes())
+    r = run("encode", tmp_path, "--model", model_dir, ok=False)  # a.mp4 and a.png -> a.latent...
+    assert r.exit_code == 2 and "would both be written to" in r.stderr and "a.latent.safetensors" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "a.png"]  # refused before any work
+
+
+def test_latents_decode_at_any_dtype_of_the_same_model(tmp_path, sample_clip, model_dir):
+    latent = tmp_path / "s.latent.safetensors"
+    run("encode", sample_clip, "-o", latent, "--model", model_dir, "--dtype", "bf16")
+    run("decode", latent, "-o", tmp_path / "s.mp4", "--model", model_dir)  # fp32: the same model
+    assert frame_count_exact(tmp_path / "s.mp4") == 17
+    run("decode", latent, "-o", tmp_path / "h.mp4", "--model", model_dir, "--dtype", "fp16")
+    assert frame_count_exact(tmp_path / "h.mp4") == 17
+
+
+def test_unwritable_output_folder(tmp_path, sample_clip, still_image_png, model_dir):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    r = run("encode", sample_clip, still_image_png, "-o", blocker / "sub", "--model", model_dir, ok=False)
+    assert (
+        r.exit_code == 3 and r.stderr.startswith("error: cannot create folder") and r.stderr.count("\n") == 1
+    )
+    r = run("demo", "-o", blocker / "demo", "--model", model_dir, ok=False)
+    assert r.exit_code == 3 and "cannot create folder" in r.stderr
 
 
 def test_unwritable_output(tmp_path, sample_clip, model_dir):

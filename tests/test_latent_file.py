@@ -121,4 +121,4 @@ def test_header_is_padded_json_with_all_metadata(tmp_path):
 
 def test_default_names():
     assert default_latent_path("/a/clip.mp4").name == "clip.latent.safetensors"
-    assert default_video_path("/a/clip.latent.safetensors").name == "clip.mp4"
+    assert default_video_path("/a/clip.latent.safetensors").name == "clip.decoded.mp4"

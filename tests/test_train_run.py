@@ -261,3 +261,30 @@ def test_rec_loss_of_the_tiny_preset_halves_within_300_steps_at_64px(tmp_path):
             num_workers=1,
         )  # fmt: skip
     )
+
+
+def test_live_and_offline_doctor_use_the_rules_file_the_run_names(model_dir, tmp_path):
+    rules = tmp_path / "strict.toml"
+    rules.write_text("[grad_norm]\nwatch = 1e-9\nact = 2e-9\n")  # any real gradient is 'act'
+    recipe = small_recipe(model_dir, tmp_path / "run", disc_start=100, doctor_rules=str(rules))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(recipe)
+    assert any("doctor:" in str(w.message) and "grad_norm" in str(w.message) for w in caught)
+    # vaekit doctor reads the same file from the run's config.toml: exit 1 (act) without --rules
+    result = CliRunner().invoke(main, ["doctor", str(tmp_path / "run")])
+    assert result.exit_code == 1, result.output
+    default = small_recipe(model_dir, tmp_path / "plain", disc_start=100)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(default)
+    assert not any("grad_norm" in str(w.message) for w in caught)
+
+
+def test_bad_doctor_rules_and_a_doctor_table_in_a_recipe_are_one_line_errors(model_dir, tmp_path):
+    rules = tmp_path / "bad.toml"
+    rules.write_text("[grad_norm]\nwatch = 30\nact = 20\n")
+    with pytest.raises(InputError, match="doctor_rules: rules: grad_norm_watch"):
+        train(small_recipe(model_dir, tmp_path / "run", doctor_rules=str(rules)))
+    with pytest.raises(InputError, match=r"a \[doctor\] table does not belong in a recipe"):
+        Recipe.from_mapping({"data": ["x"], "doctor": {"grad_norm": {"watch": 5.0}}})

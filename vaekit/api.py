@@ -109,7 +109,6 @@ class VideoVAE(CausalVideoVAE):
         num_frames = num_frames or 1 + tc * (z.shape[2] - 1)
         height, width = height or z.shape[3] * sc, width or z.shape[4] * sc
         written = 0
-        fps = Fraction(fps).limit_denominator(1001)
         with open_writer(path, width, height, fps, frame_count=num_frames, codec=codec, crf=crf) as w:
             for x in self.iter_decode(z.split(1, dim=2), chunk_frames, tile):
                 for frame in tensor_to_frames(x[:, :, : num_frames - written, :height, :width]):

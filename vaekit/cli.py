@@ -18,6 +18,7 @@ import click
 
 from . import __version__
 from .errors import InputError, MissingDependencyError, OutputError, VaekitError
+from .io.atomic import make_folder
 
 
 # -- shared plumbing -------------------------------------------------------------------------
@@ -189,7 +190,30 @@ def expand_inputs(paths: tuple[str, ...], want: str) -> list[Path]:
 
 
 def output_paths(inputs: list[Path], out: str | None, default_for) -> list[Path]:
-    """Where each input's output goes: beside the input, into a folder ``-o DIR``, or ``-o FILE``."""
+    """Where each input's output goes: beside the input, into a folder ``-o DIR``, or ``-o FILE``.
+
+    Refused before any work starts (InputError): an output that would replace one of the inputs,
+    and two inputs whose outputs share a name (``a.mp4`` and ``a.png`` both give ``a.latent...``).
+    """
+    outs = _place_outputs(inputs, out, default_for)
+    sources = {p.resolve(): p for p in inputs}
+    for dst in outs:
+        if dst.resolve() in sources:
+            raise InputError(
+                f"output {dst} would overwrite the input {sources[dst.resolve()]}; choose another -o"
+            )
+    seen: dict[Path, Path] = {}
+    for src, dst in zip(inputs, outs):
+        if dst.resolve() in seen:
+            raise InputError(
+                f"{seen[dst.resolve()]} and {src} would both be written to {dst}; "
+                "rename one of them or process them separately"
+            )
+        seen[dst.resolve()] = src
+    return outs
+
+
+def _place_outputs(inputs: list[Path], out: str | None, default_for) -> list[Path]:
     if out is None:
         return [default_for(p) for p in inputs]
     o = Path(out)
@@ -197,10 +221,7 @@ def output_paths(inputs: list[Path], out: str | None, default_for) -> list[Path]
         if not o.is_dir():
             if o.exists():
                 raise OutputError(f"-o {o}: several outputs need a folder, and {o} is a file")
-            try:
-                o.mkdir(parents=True)
-            except OSError as e:
-                raise OutputError(f"cannot create output folder {o}: {e.strerror}") from None
+            make_folder(o)
         return [o / default_for(p).name for p in inputs]
     return [o]
 
@@ -218,8 +239,8 @@ def main():
     \b
     Everyday use:
       vaekit encode clip.mp4                       -> clip.latent.safetensors
-      vaekit decode clip.latent.safetensors        -> clip.mp4
-      vaekit roundtrip clip.mp4 -o out.mp4         (prints PSNR/SSIM)
+      vaekit decode clip.latent.safetensors        -> clip.decoded.mp4
+      vaekit roundtrip clip.mp4                    -> clip.roundtrip.mp4 (prints PSNR/SSIM)
       vaekit info clip.latent.safetensors | MODEL
     Videos stream through the model in chunks: memory stays flat in video length.
     """
@@ -356,14 +377,18 @@ def decode(
 
 
 @main.command()
-@click.argument("input")
-@click.option("-o", "--output", required=True, help="Output video file.")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    help="Output video file (one input) or folder. Default: NAME.roundtrip.mp4 beside each input.",
+)
 @stream_options
 @backend_options
 @_video_options
 @handle_errors
 def roundtrip(
-    input,
+    inputs,
     output,
     model,
     device,
@@ -378,23 +403,26 @@ def roundtrip(
     backend,
     artifacts,
 ):
-    """Encode and decode INPUT in one stream; print PSNR and SSIM against the source.
+    """Encode and decode videos in one stream; print PSNR and SSIM against the source.
 
-    Quality is measured on the decoded uint8 frames at the source size, before the output
-    codec compresses them.
+    INPUTS are videos, images or folders of them. Quality is measured on the decoded uint8
+    frames at the source size, before the output codec compresses them.
     """
+    from .io.latent_file import default_roundtrip_path
     from .runtime.jobs import roundtrip_file
 
     opts = make_options(chunk_frames, tile, quiet)
-    (src,) = expand_inputs((input,), "video")[:1]
+    files = expand_inputs(inputs, "video")
+    outs = output_paths(files, output, default_roundtrip_path)
     backend = make_backend(model, device, dtype, backend, artifacts)
-    r = roundtrip_file(backend, src, Path(output), opts, codec=codec, crf=crf, audio_from=audio_from)
-    emit(
-        r,
-        as_json,
-        f"{output}  {r['frames']} frames {r['width']}x{r['height']}  PSNR {r['psnr']:.2f} dB  "
-        f"SSIM {r['ssim']:.4f}  ({r['frames_per_s']} frames/s)",
-    )
+    for src, dst in zip(files, outs):
+        r = roundtrip_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
+        emit(
+            r,
+            as_json,
+            f"{dst}  {r['frames']} frames {r['width']}x{r['height']}  PSNR {r['psnr']:.2f} dB  "
+            f"SSIM {r['ssim']:.4f}  ({r['frames_per_s']} frames/s)",
+        )
 
 
 @main.command()
@@ -463,7 +491,7 @@ def demo(output, model, frames, size, as_json):
     from .runtime.jobs import StreamOptions, decode_file, encode_file
 
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     clip = write_sample_clip(
         out / "sample.mp4", photo="grace_hopper", num_frames=frames, width=size, height=size, seed=7
     )
@@ -556,6 +584,12 @@ def demo(output, model, frames, size, as_json):
 @click.option("--val-every", type=int, help="Steps between validations; 0: never.")
 @click.option("--save-every", type=int, help="Steps between checkpoints.")
 @click.option("--seed", type=int, help="Seed of data order, crops, noise and initialisation.")
+@click.option(
+    "--rules",
+    "doctor_rules",
+    type=click.Path(exists=True, dir_okay=False),
+    help="TOML file of doctor thresholds (as `vaekit doctor --rules`) for the live doctor.",
+)
 @click.option(
     "--export-model",
     nargs=2,

@@ -9,7 +9,7 @@ from typing import TextIO
 from vaekit.errors import OutputError
 
 from .analyze import DEFAULT_WINDOW, diagnose
-from .logs import DoctorError, load_run
+from .logs import DoctorError, find_key, load_run
 from .rules import DEFAULT_RULES, load_rules, rules_from_mapping
 
 EXIT_OK = 0  # overall ok or watch
@@ -39,10 +39,17 @@ Exit status:
 
 
 def _rules_for(run_config: dict, rules_path: str | Path | None):
+    """Defaults, then the rules file the run trained with (``doctor_rules`` in its config.toml, if
+    still there) or a ``[doctor]`` table in it, then ``--rules``."""
     base = DEFAULT_RULES
-    doctor_table = run_config.get("doctor") if isinstance(run_config, dict) else None
+    if not isinstance(run_config, dict):
+        return load_rules(rules_path, base)
+    doctor_table = run_config.get("doctor")
     if isinstance(doctor_table, dict):
         base = rules_from_mapping(doctor_table, base, where="[doctor] table of the run's config.toml")
+    trained_with = find_key(run_config, "doctor_rules")
+    if isinstance(trained_with, str) and trained_with and Path(trained_with).is_file():
+        base = load_rules(trained_with, base)
     return load_rules(rules_path, base)
 
 

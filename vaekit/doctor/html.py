@@ -11,6 +11,7 @@ import html
 import json
 from pathlib import Path
 
+from ..io.atomic import atomic_write_bytes
 from .logs import Run
 from .report import PHASE_LABELS, Report, display_name, phase_line
 from .rules import Rules
@@ -110,6 +111,4 @@ def write_html(
         from .plot import render_png
 
         png = render_png(run, report, rules, window)
-    out = Path(path)
-    out.write_text(render_html(run, report, png), encoding="utf-8")
-    return out
+    return atomic_write_bytes(path, render_html(run, report, png).encode("utf-8"))

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..io.atomic import atomic_write_bytes
 from .logs import Record, Run
 from .report import Report, display_name
 from .rules import DEFAULT_RULES, Rules
@@ -325,7 +326,5 @@ def write_plot(
     run: Run, report: Report, path: str | Path, rules: Rules | None = None, window: int = 20
 ) -> Path:
     """Write the figure to ``path`` as a PNG image."""
-    out = Path(path)
     data = render_png(run, report, rules, window)
-    out.write_bytes(data)
-    return out
+    return atomic_write_bytes(path, data)

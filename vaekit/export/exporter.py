@@ -19,7 +19,8 @@ from pathlib import Path
 import onnxruntime
 import torch
 
-from ..errors import InputError, OutputError
+from ..errors import InputError
+from ..io.atomic import make_folder
 from ..model import CausalVideoVAE, load_model, weights_sha256
 from ..runtime.tensorrt_backend import require_tensorrt
 from . import parity
@@ -111,10 +112,7 @@ def export(
     prof.check_model(m.spatial_compression, m.temporal_compression)
     out = Path(out_dir)
     check_export_target(out, m.config.name, sha, None if fmt == "safetensors" else dtype)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create {out}: {e.strerror}") from None
+    make_folder(out)
     frames, source = parity.parity_clip(prof, m, clip)
     ref = parity.reference(m, frames, source, prof.chunk_frames)
     job = _Job(m, sha, dtype, prof, ref, ExportResult(fmt, out), log)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ..io.atomic import atomic_output, atomic_write_bytes
+from ..io.atomic import atomic_output, atomic_write_bytes, make_folder
 from ..runtime.graph_spec import GraphSpec
 from ..runtime.tensorrt_backend import require_tensorrt
 from .artifacts import ENGINE_SUFFIX, sidecar_path
@@ -101,7 +101,7 @@ def build_engine(
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise ExportError(f"TensorRT could not build an engine from {onnx_path.name} (see its log above)")
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(cache_file.parent)
         atomic_write_bytes(cache_file, bytes(config.get_timing_cache().serialize()))
         gpu = torch.cuda.get_device_name(device)
         capability = ".".join(map(str, torch.cuda.get_device_capability(device)))

@@ -51,6 +51,19 @@ def _output_error(path: Path, err: OSError) -> OutputError:
     return OutputError(f"cannot write {path}: {reason}")
 
 
+def make_folder(path: str | os.PathLike[str]) -> Path:
+    """Create the folder ``path`` (and its parents) if needed; OutputError in one line if it cannot be."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"cannot create folder {folder}: a file of that name is in the way") from None
+    except OSError as err:
+        reason = _REASONS.get(err.errno, err.strerror or str(err))
+        raise OutputError(f"cannot create folder {folder}: {reason}") from None
+    return folder
+
+
 def _reserve_temp(path: Path) -> Path:
     """Create an empty, uniquely named hidden file next to ``path`` and return its path."""
     if path.is_dir():

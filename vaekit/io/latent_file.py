@@ -233,7 +233,17 @@ def default_latent_path(video: str | os.PathLike) -> Path:
 
 
 def default_video_path(latent: str | os.PathLike, suffix: str = ".mp4") -> Path:
-    """``clip.latent.safetensors -> clip.mp4``."""
+    """``clip.latent.safetensors -> clip.decoded.mp4``: never the name of the source video."""
     p = Path(latent)
     name = p.name[: -len(SUFFIX)] if p.name.endswith(SUFFIX) else p.stem
-    return p.with_name(name + suffix)
+    return p.with_name(name + ".decoded" + suffix)
+
+
+def default_roundtrip_path(video: str | os.PathLike) -> Path:
+    """``clip.mp4 -> clip.roundtrip.mp4``, ``photo.jpg -> photo.roundtrip.png`` (beside the input)."""
+    from vaekit.io.video import IMAGE_SUFFIXES
+
+    p = Path(video)
+    return p.with_name(
+        p.stem + (".roundtrip.png" if p.suffix.lower() in IMAGE_SUFFIXES else ".roundtrip.mp4")
+    )

@@ -102,6 +102,10 @@ def load_model(
         )
         model.trained = False
     model.source_dir = folder
+    if dtype != torch.float32:
+        # the model's identity is its fp32 weights: hashing them after a cast to fp16/bf16 would
+        # name another model, and latents encoded at one --dtype would not decode at another
+        model.fp32_fingerprint = weights_sha256(model)
     return model.to(device=device, dtype=dtype).eval()
 
 
@@ -115,10 +119,9 @@ def _key_diff(model: torch.nn.Module, state: dict) -> tuple[list[str], list[str]
 
 def save_model(model: CausalVideoVAE, folder: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
     """Write ``config.json`` and ``model.safetensors`` (each atomically) into ``folder``."""
-    from ..io.atomic import atomic_output
+    from ..io.atomic import atomic_output, make_folder
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder)
     state = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
     with atomic_output(folder / WEIGHTS_NAME) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "model": model.config.name})

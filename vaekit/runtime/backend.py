@@ -60,7 +60,14 @@ class TorchBackend:
 
     @cached_property
     def model_sha256(self) -> str:
-        """Computed on first use (hashing the weights): latent files record it."""
+        """The fingerprint of the fp32 weights (latent files record it), computed on first use.
+
+        A model loaded at fp16/bf16 keeps the fingerprint of the fp32 weights it was loaded from,
+        so the same model at any ``--dtype`` writes and accepts the same latent files.
+        """
+        loaded = getattr(self.model, "fp32_fingerprint", None)
+        if loaded is not None and self.dtype != torch.float32:
+            return loaded
         return weights_sha256(self.model)
 
     def init_encoder_cache(self, batch: int, height: int, width: int) -> Cache:

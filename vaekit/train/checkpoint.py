@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
-from ..io.atomic import atomic_output
+from ..io.atomic import atomic_output, make_folder
 
 FORMAT = "vaekit-train-checkpoint"
 VERSION = 1
@@ -45,7 +45,7 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 def save_checkpoint(run_dir: str | Path, state: dict, keep_last: int) -> Path:
     """Write ``state`` (which must hold ``step``) atomically; delete all but the newest ``keep_last``."""
     folder = checkpoint_dir(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     path = folder / f"step_{state['step']:08d}.pt"
     with atomic_output(path) as tmp, open(tmp, "wb") as f:
         torch.save({"format": FORMAT, "version": VERSION, **state}, f)

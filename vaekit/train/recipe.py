@@ -104,6 +104,11 @@ class Recipe:
     save_every: int = _key("run", 1000, "steps between checkpoints (one is always written at the end)")
     keep_last: int = _key("run", 3, "checkpoints kept on disk")
     max_bad_steps: int = _key("run", 5, "non-finite steps in a row that stop the run")
+    doctor_rules: str = _key(
+        "run",
+        "",
+        "TOML file of doctor thresholds (as vaekit doctor --rules) for the live doctor; empty: defaults",
+    )
 
     def __post_init__(self):
         self.validate()
@@ -160,6 +165,11 @@ class Recipe:
     @classmethod
     def from_mapping(cls, values: dict[str, Any], where: str = "recipe") -> Recipe:
         """Build from flat keys or one-level tables; unknown keys and wrong types are errors."""
+        if isinstance(values.get("doctor"), dict):
+            raise InputError(
+                f"{where}: a [doctor] table does not belong in a recipe; put the thresholds in their own "
+                'file and set doctor_rules = "FILE.toml" in [run] (or pass --rules FILE.toml)'
+            )
         flat: dict[str, Any] = {}
         for key, value in values.items():
             if isinstance(value, dict):

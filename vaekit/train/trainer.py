@@ -32,8 +32,10 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ..doctor.live import LiveDoctor
+from ..doctor.logs import DoctorError
+from ..doctor.rules import Rules, load_rules
 from ..errors import InputError, VaekitError
-from ..io.atomic import atomic_output
+from ..io.atomic import atomic_output, make_folder
 from ..model import CausalVideoVAE, VAEConfig, load_model, resolve_model_dir, save_model
 from ..model.folder import WEIGHTS_NAME
 from . import distributed, losses
@@ -84,7 +86,7 @@ class Trainer:
         self.perceptual = self._build_perceptual()
         self.step = self._restore(resume)
         if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            make_folder(self.run_dir)
             with atomic_output(self.run_dir / CONFIG_NAME) as tmp:
                 tmp.write_text(r.to_toml())
 
@@ -108,9 +110,21 @@ class Trainer:
         self.global_batch = r.batch_size * self.dist.world_size
         self.validator = self._build_validator() if self.dist.is_main else None
         self.log = RunLog(self.run_dir, self.step) if self.dist.is_main else None
-        self.doctor = LiveDoctor(config=dataclasses.asdict(r)) if self.dist.is_main else None
+        self.doctor = (
+            LiveDoctor(rules=self._doctor_rules(), config=dataclasses.asdict(r))
+            if self.dist.is_main
+            else None
+        )
 
     # -- construction ---------------------------------------------------------------------------
+    def _doctor_rules(self) -> Rules | None:
+        if not self.recipe.doctor_rules:
+            return None
+        try:
+            return load_rules(self.recipe.doctor_rules)
+        except DoctorError as e:
+            raise InputError(f"doctor_rules: {e}") from None
+
     def _build_models(self) -> tuple[CausalVideoVAE, PatchDiscriminator3D]:
         r = self.recipe
         config = VAEConfig.from_json(resolve_model_dir(r.model) / "config.json")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io.atomic import atomic_output
+from ..io.atomic import atomic_output, make_folder
 from ..metrics import VideoQuality
 
 SAMPLE_FRAMES = 4
@@ -77,6 +77,6 @@ def sample_picture(x: torch.Tensor, x_hat: torch.Tensor) -> np.ndarray:
 def save_picture(picture: np.ndarray, path: Path) -> None:
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     with atomic_output(path) as tmp:
         Image.fromarray(picture).save(tmp, format="PNG")
