@@ -1,6 +1,8 @@
 """Packaging glue that pyproject.toml cannot express: the model folders in ``models/`` (config.json,
 weights, card) travel inside the wheel as ``vaekit/_presets/``, where ``vaekit.load("tiny")`` finds
-them when vaekit is installed from a wheel rather than from this source tree."""
+them, and the export shape profiles in ``export/*.toml`` as ``vaekit/_profiles/``, where
+``vaekit export --profile 256p`` finds them, when vaekit is installed from a wheel rather than from
+this source tree."""
 
 import shutil
 from pathlib import Path
@@ -22,6 +24,10 @@ class BuildPyWithPresets(build_py):
             for name in MODEL_FILES:
                 if (config.parent / name).is_file():
                     shutil.copy2(config.parent / name, target / name)
+        profiles = Path(self.build_lib) / "vaekit" / "_profiles"
+        for profile in sorted(Path("export").glob("*.toml")):
+            profiles.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(profile, profiles / profile.name)
 
 
 setup(cmdclass={"build_py": BuildPyWithPresets})

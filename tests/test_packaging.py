@@ -15,7 +15,7 @@ pytest.importorskip("setuptools")
 pytest.importorskip("wheel")
 
 
-def test_wheel_carries_every_model_folder(tmp_path):
+def test_wheel_carries_every_model_folder_and_export_profile(tmp_path):
     src = tmp_path / "src"
     # build from a copy of the tracked files only, as a release would (no runs/, no build/ leftovers)
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
@@ -45,11 +45,16 @@ def test_wheel_carries_every_model_folder(tmp_path):
             if (config.parent / f).is_file():
                 assert f"vaekit/_presets/{config.parent.name}/{f}" in names
     assert "vaekit/_presets/tiny/config.json" in names
+    for profile in ROOT.glob("export/*.toml"):
+        assert f"vaekit/_profiles/{profile.name}" in names
 
     # installed from the wheel (no source tree beside it), the default model is found in _presets
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    probe = "from vaekit.model.folder import resolve_model_dir; print(resolve_model_dir('tiny'))"
+    probe = (
+        "from vaekit.model.folder import resolve_model_dir; print(resolve_model_dir('tiny')); "
+        "from vaekit.export.profiles import load_profile; print(load_profile('256p').name)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=tmp_path,
@@ -57,5 +62,5 @@ def test_wheel_carries_every_model_folder(tmp_path):
         capture_output=True,
         text=True,
         check=True,
-    ).stdout.strip()
-    assert out == str(site / "vaekit" / "_presets" / "tiny")
+    ).stdout.split()
+    assert out == [str(site / "vaekit" / "_presets" / "tiny"), "256p"]

@@ -106,9 +106,10 @@ class ShapeProfile:
 
 def profile_dirs() -> list[Path]:
     """Where profile names are looked up: ``$VAEKIT_PROFILES`` (``os.pathsep``-separated), then the
-    ``export/`` folder of the vaekit source tree."""
+    ``export/`` folder of the vaekit source tree, then the copy a wheel carries (``vaekit/_profiles``)."""
     dirs = [Path(p) for p in os.environ.get("VAEKIT_PROFILES", "").split(os.pathsep) if p]
-    return dirs + [Path(__file__).resolve().parents[2] / "export"]
+    package = Path(__file__).resolve().parents[1]
+    return dirs + [package.parent / "export", package / "_profiles"]
 
 
 def list_profiles() -> list[str]:
