@@ -333,7 +333,11 @@ def _video_options(fn):
 
 @main.command()
 @click.argument("latents", nargs=-1, required=True)
-@click.option("-o", "--output", help="Output video file (one input) or folder. Default: beside each input.")
+@click.option(
+    "-o",
+    "--output",
+    help="Output video file (one input) or folder. Default: NAME.decoded.mp4 beside each input.",
+)
 @stream_options
 @backend_options
 @_video_options
