@@ -181,6 +181,34 @@ def test_upright_frames_match_what_ffmpeg_shows(tmp_path, write_phone_clip, land
     assert np.array_equal(next(iter_frames(path)), skimage.io.imread(png)[:, :, :3])
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_photos_are_read_as_their_exif_orientation_shows_them(tmp_path, orientation, suffix):
+    from PIL import Image, ImageOps
+
+    from vaekit.io.synthetic import load_photo
+
+    image = Image.fromarray(load_photo("chelsea")[::4, ::4])  # 75x113: odd sizes, not square
+    exif = image.getexif()
+    exif[0x0112] = orientation  # what phones write instead of turning the pixels
+    path = tmp_path / f"photo{suffix}"
+    image.save(path, exif=exif, quality=95)
+    with Image.open(path) as shown:
+        expected = np.asarray(ImageOps.exif_transpose(shown).convert("RGB"))  # Pillow's reading
+    (frame,) = list(iter_frames(path))
+    info = probe(path)
+    assert (
+        (info.width, info.height)
+        == (expected.shape[1], expected.shape[0])
+        == (frame.shape[1], frame.shape[0])
+    )
+    assert info.mirrored == (orientation in (2, 4, 5, 7))
+    if suffix == ".png":
+        assert np.array_equal(frame, expected)
+    else:  # FFmpeg's and libjpeg's decoders differ by a level or two
+        assert psnr(frame, expected) > 35
+
+
 def test_unrotated_video_reports_rotation_zero(sample_clip):
     assert probe(sample_clip).rotation == 0
 

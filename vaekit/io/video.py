@@ -2,9 +2,9 @@
 
 Reading: :func:`probe` describes a file, :func:`iter_frames` streams its frames as ``H x W x 3``
 uint8 RGB arrays (threaded decoding, any container/codec/pixel format FFmpeg reads, still
-images as 1-frame videos). Frames come out upright: a display rotation the file declares (phone
-videos store portrait as rotated landscape) is applied, as players and ffmpeg do, and sizes are
-reported as displayed. Nothing ever holds a whole video in memory.
+images as 1-frame videos). Frames come out upright: a video's display rotation (phones store
+portrait as rotated landscape) and a photo's EXIF orientation are applied, as players and
+viewers do, and sizes are reported as displayed. Nothing ever holds a whole video in memory.
 
 Writing: :class:`VideoWriter` encodes RGB frames (mp4/libx264/yuv420p by default) with the exact
 size, frame count and rational frame rate of the source, optionally carrying over the audio of
@@ -81,9 +81,11 @@ class VideoInfo:
     codec: str
     pix_fmt: str | None
     has_audio: bool
-    # Degrees the stored frames are turned clockwise to show them upright (0, 90, 180, 270);
-    # width and height above are already those of the upright picture.
+    # How the stored pictures are shown upright: mirrored left-right first (if ``mirrored``), then
+    # turned ``rotation`` degrees clockwise (0, 90, 180, 270), from a video's display matrix or an
+    # image's EXIF orientation. width and height above are already those of the upright picture.
     rotation: int = 0
+    mirrored: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,29 +126,60 @@ def _is_still_image(container: av.container.InputContainer) -> bool:
     return name == "image2" or name.endswith("_pipe")
 
 
-def _quarter_turns(frame: av.VideoFrame) -> int:
-    """Counter-clockwise quarter turns (np.rot90's ``k``) that show ``frame`` upright.
+# Orientation as EXIF numbers it (1 upright ... 8), for videos and images alike: how to show the
+# stored picture upright, and (clockwise degrees, mirrored) of that turn for reports.
+_ORIENT = {
+    1: (lambda a: a, 0, False),
+    2: (lambda a: a[:, ::-1], 0, True),
+    3: (lambda a: np.rot90(a, 2), 180, False),
+    4: (lambda a: a[::-1], 180, True),
+    5: (lambda a: a.transpose(1, 0, 2), 270, True),
+    6: (lambda a: np.rot90(a, -1), 90, False),
+    7: (lambda a: np.rot90(a, 2).transpose(1, 0, 2), 90, True),
+    8: (lambda a: np.rot90(a, 1), 270, False),
+}
 
-    PyAV's ``frame.rotation`` is the display matrix's angle (counter-clockwise degrees); angles
-    that are not a multiple of 90 are ignored, as FFmpeg's own autorotation does.
+
+def _frame_orientation(frame: av.VideoFrame) -> int:
+    """The orientation a video frame's display matrix gives.
+
+    PyAV's ``frame.rotation`` is the matrix's angle (counter-clockwise degrees, as ffprobe prints
+    it); angles that are not a multiple of 90 are ignored, as FFmpeg's own autorotation does.
     """
     angle = getattr(frame, "rotation", 0) or 0
-    return round(angle / 90) % 4 if angle % 90 == 0 else 0
+    return (1, 8, 3, 6)[round(angle / 90) % 4] if angle % 90 == 0 else 1
 
 
-def _upright(frame: av.VideoFrame, rgb: np.ndarray) -> np.ndarray:
-    turns = _quarter_turns(frame)
-    return np.ascontiguousarray(np.rot90(rgb, turns) if turns else rgb)
+def _image_orientation(path: Path) -> int:
+    """The EXIF orientation of a still image (1 when it has none or Pillow cannot read it).
+
+    Images go through Pillow's reading of the tag rather than FFmpeg's display matrix, which
+    keeps the rotation but loses the mirror of orientations 2, 4, 5 and 7.
+    """
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            value = image.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - any unreadable header just means "no orientation"
+        return 1
+    return value if value in _ORIENT else 1
 
 
-def _first_frame_turns(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
-    """The quarter turns of the first decodable frame (0 when none decodes: iter_frames reports that)."""
+def _orientation(container: av.container.InputContainer, stream, path: Path) -> int:
+    """How the pictures of ``path`` are shown upright (the first decodable frame's, for videos)."""
+    if _is_still_image(container):
+        return _image_orientation(path)
     try:
         for frame in container.decode(stream):
-            return _quarter_turns(frame)
+            return _frame_orientation(frame)
     except av.FFmpegError:
-        pass
-    return 0
+        pass  # iter_frames reports damaged files
+    return 1
+
+
+def _upright(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    return np.ascontiguousarray(_ORIENT[orientation][0](rgb) if orientation != 1 else rgb)
 
 
 def _stream_fps(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Fraction:
@@ -197,8 +230,9 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         duration = 1 / float(fps) if still else _stream_duration(container, stream)
         frame_count = 1 if still else _declared_frame_count(stream, fps, duration)
         width, height = ctx.width, ctx.height
-        turns = _first_frame_turns(container, stream)
-        if turns % 2:
+        orientation = _orientation(container, stream, p)
+        _, rotation, mirrored = _ORIENT[orientation]
+        if rotation % 180:
             width, height = height, width
         return VideoInfo(
             path=p,
@@ -210,7 +244,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             codec=ctx.codec.canonical_name,
             pix_fmt=stream.format.name if stream.format else None,
             has_audio=bool(container.streams.audio),
-            rotation=(4 - turns) % 4 * 90,
+            rotation=rotation,
+            mirrored=mirrored,
         )
 
 
@@ -267,10 +302,13 @@ def iter_frames(
         stream = _video_stream(container, p)
         if threads:
             stream.thread_type = "AUTO"
+        still = _is_still_image(container)
+        orientation = _image_orientation(p) if still else None
         frames = _frames_from(container, stream, p, start) if start > 0 else _decode(container, stream, p)
         for frame in frames:
             rgb = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range)
-            yield _upright(frame, rgb)  # contiguous: rows of odd widths are padded in FFmpeg's buffer
+            # contiguous: rows of odd widths are padded in FFmpeg's buffer
+            yield _upright(rgb, orientation or _frame_orientation(frame))
     finally:
         container.close()
 
