@@ -71,6 +71,7 @@ def test_lr_schedule_warms_up_then_holds_or_decays_to_its_floor():
         ("[optim\n", "not valid TOML"),
         ('[optim]\nlr_schedule = "linear"\n', "lr_schedule must be one of"),
         ("[optim]\nmin_lr_ratio = 1.5\n", "min_lr_ratio must be in [0, 1]"),
+        ("[gan]\nd_weight_max = 0\n", "d_weight_max must be > 0"),
     ],
 )
 def test_bad_recipes_are_one_line_input_errors(tmp_path, text, message):
@@ -129,6 +130,11 @@ def test_adaptive_weight_is_the_clamped_gradient_norm_ratio():
     assert scaled.item() == pytest.approx(d.item(), rel=1e-5)
     assert not d.requires_grad
     assert losses.adaptive_weight(nll, 0 * g, w, 1.0).item() == pytest.approx(1e4)  # clamped
+    # d_weight_max caps the weight itself, and only when it binds
+    assert losses.adaptive_weight(nll, g, w, 0.5, max_weight=0.5 * d.item()).item() == pytest.approx(
+        0.5 * d.item()
+    )
+    assert losses.adaptive_weight(nll, g, w, 0.5, max_weight=2 * d.item()).item() == pytest.approx(d.item())
 
 
 def test_phase1_terms_keep_the_identities_with_zeros():

@@ -9,6 +9,7 @@ Every logged value is computed here from the very tensors the optimisers use::
     vae_loss        = nll_loss + kl_weight * kl_loss
     g_loss          = -mean D(x_hat)
     d_weight        = disc_weight * clamp(|grad_last nll| / (|grad_last g| + 1e-4), 0, 1e4)
+                      (then at most d_weight_max; the default 1e4 does not bind for disc_weight <= 1)
     total_loss      = vae_loss + d_weight * disc_factor * g_loss
     disc_loss       = disc_factor * 0.5 * (mean relu(1 - D(x)) + mean relu(1 + D(x_hat)))   (hinge)
                       disc_factor * 0.5 * (mean softplus(-D(x)) + mean softplus(D(x_hat)))  (vanilla)
@@ -52,6 +53,7 @@ def adaptive_weight(
     disc_weight: float,
     grad_scale: float = 1.0,
     average: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    max_weight: float = 1e4,
 ) -> torch.Tensor:
     """``d_weight`` from the gradients of ``nll`` and ``g_loss`` on the decoder's last weight.
 
@@ -66,7 +68,7 @@ def adaptive_weight(
     if average is not None:
         grads = [average(g) for g in grads]
     ratio = grads[0].norm() / (grads[1].norm() + 1e-4)
-    return disc_weight * ratio.clamp(0.0, 1e4).detach()
+    return (disc_weight * ratio.clamp(0.0, 1e4)).clamp(max=max_weight).detach()
 
 
 def generator_terms(
@@ -83,7 +85,9 @@ def generator_terms(
     ``logits_fake`` are D's logits on the (not detached) reconstructions.
     """
     g_loss = -logits_fake.float().mean()
-    d_weight = adaptive_weight(vae["nll_loss"], g_loss, last_layer, recipe.disc_weight, grad_scale, average)
+    d_weight = adaptive_weight(
+        vae["nll_loss"], g_loss, last_layer, recipe.disc_weight, grad_scale, average, recipe.d_weight_max
+    )
     factor = torch.tensor(disc_factor, device=g_loss.device)
     return {**vae, "g_loss": g_loss, "d_weight": d_weight, "disc_factor": factor,
             "logits_fake": -g_loss, "total_loss": vae["vae_loss"] + d_weight * factor * g_loss}  # fmt: skip

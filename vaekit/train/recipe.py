@@ -74,6 +74,9 @@ class Recipe:
     # [gan]
     disc_start: int = _key("gan", 2000, "step at which the discriminator starts (phase 2)")
     disc_weight: float = _key("gan", 0.5, "scale of the adaptive d_weight")
+    d_weight_max: float = _key(
+        "gan", 1e4, "upper bound of d_weight (small models: try 1.0; the tiny run reached 3.5)"
+    )
     disc_factor: float = _key("gan", 1.0, "disc_factor from disc_start on")
     disc_loss: str = _key("gan", "hinge", "hinge or vanilla")
     disc_channels: int = _key("gan", 64, "width of the first discriminator layer")
@@ -119,6 +122,7 @@ class Recipe:
             (self.mixed_precision in MIXED_PRECISION, f"mixed_precision must be one of {MIXED_PRECISION}"),
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}"),
             (0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio must be in [0, 1]"),
+            (self.d_weight_max > 0, "d_weight_max must be > 0"),
             (self.pixel_loss in PIXEL_LOSSES, f"pixel_loss must be one of {PIXEL_LOSSES}"),
             (self.disc_loss in GAN_LOSSES, f"disc_loss must be one of {GAN_LOSSES}"),
             (self.lpips_net in ("vgg", "alex"), "lpips_net must be vgg or alex"),
