@@ -16,14 +16,16 @@ import skimage.io
 from vaekit.io.synthetic import camera_motion_clip, load_photo, write_sample_clip
 
 
-def _write_phone_clip(path: Path, frames, display_rotation: int) -> Path:
-    """An mp4 whose stored frames are ``frames`` and whose display matrix says "turn me", as
-    phones store portrait video (written with PyAV directly: vaekit itself writes upright)."""
+def _write_phone_clip(
+    path: Path, frames, display_rotation: int, hflip: bool = False, vflip: bool = False
+) -> Path:
+    """An mp4 whose stored frames are ``frames`` and whose display matrix says "turn (and mirror)
+    me", as phones store portrait video (written with PyAV directly: vaekit itself writes upright)."""
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=24, options={"crf": "0"})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv444p"
-        stream.set_display_rotation(display_rotation)
+        stream.set_display_rotation(display_rotation, hflip=hflip, vflip=vflip)
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
@@ -32,7 +34,8 @@ def _write_phone_clip(path: Path, frames, display_rotation: int) -> Path:
 
 @pytest.fixture(scope="session")
 def write_phone_clip():
-    """``write_phone_clip(path, frames, display_rotation)``: an mp4 with a display rotation."""
+    """``write_phone_clip(path, frames, display_rotation, hflip=False, vflip=False)``: an mp4 with a
+    display matrix."""
     return _write_phone_clip
 
 

@@ -154,28 +154,55 @@ def landscape_frames() -> list[np.ndarray]:
     return frames
 
 
-# display matrix angle (counter-clockwise, as ffprobe prints it) -> np.rot90 turns that show it upright
-@pytest.mark.parametrize("angle, turns", [(90, 1), (180, 2), (270, 3), (-90, 3)])
-def test_rotated_video_is_read_upright_with_its_displayed_size(
-    tmp_path, write_phone_clip, landscape_frames, angle, turns
+# what a display matrix asks for -> how the stored frame is shown upright (as EXIF numbers it)
+UPRIGHT = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: np.rot90(a, 2),
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+# (counter-clockwise angle as ffprobe prints it, hflip, vflip) -> orientation, clockwise rotation
+DISPLAY_MATRICES = [
+    ((90, False, False), 8, 270),
+    ((180, False, False), 3, 180),
+    ((270, False, False), 6, 90),
+    ((-90, False, False), 6, 90),
+    ((0, True, False), 2, 0),
+    ((0, False, True), 4, 180),
+    ((90, True, False), 7, 90),
+    ((270, True, False), 5, 270),
+]
+
+
+@pytest.mark.parametrize("matrix, orientation, rotation", DISPLAY_MATRICES)
+def test_rotated_or_mirrored_video_is_read_upright_with_its_displayed_size(
+    tmp_path, write_phone_clip, landscape_frames, matrix, orientation, rotation
 ):
     stored = list(iter_frames(write_phone_clip(tmp_path / "flat.mp4", landscape_frames, 0)))
-    path = write_phone_clip(tmp_path / "phone.mp4", landscape_frames, angle)
+    path = write_phone_clip(tmp_path / "phone.mp4", landscape_frames, *matrix)
     info = probe(path)
-    size = (48, 64) if turns % 2 else (64, 48)
-    assert (info.width, info.height, info.rotation) == (*size, (4 - turns) % 4 * 90)
+    size = (48, 64) if rotation % 180 else (64, 48)
+    assert (info.width, info.height, info.rotation, info.mirrored) == (
+        *size,
+        rotation,
+        orientation in (2, 4, 5, 7),
+    )
     upright = list(iter_frames(path))
     assert len(upright) == 6 and upright[0].shape == (size[1], size[0], 3)
     assert all(u.flags.c_contiguous for u in upright)
-    assert all(np.array_equal(u, np.rot90(s, turns)) for u, s in zip(upright, stored))
+    assert all(np.array_equal(u, UPRIGHT[orientation](s)) for u, s in zip(upright, stored))
     # a clip from the middle (seek) comes out upright too
     assert np.array_equal(next(iter_frames(path, start=3)), upright[3])
 
 
 @needs_ffmpeg
-@pytest.mark.parametrize("angle", [90, 180, 270])
-def test_upright_frames_match_what_ffmpeg_shows(tmp_path, write_phone_clip, landscape_frames, angle):
-    path = write_phone_clip(tmp_path / "phone.mp4", landscape_frames, angle)
+@pytest.mark.parametrize("matrix", [m for m, _, _ in DISPLAY_MATRICES])
+def test_upright_frames_match_what_ffmpeg_shows(tmp_path, write_phone_clip, landscape_frames, matrix):
+    path = write_phone_clip(tmp_path / "phone.mp4", landscape_frames, *matrix)
     png = tmp_path / "ffmpeg.png"
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-frames:v", "1", str(png)], check=True)
     assert np.array_equal(next(iter_frames(path)), skimage.io.imread(png)[:, :, :3])

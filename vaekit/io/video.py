@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,14 +141,32 @@ _ORIENT = {
 }
 
 
-def _frame_orientation(frame: av.VideoFrame) -> int:
-    """The orientation a video frame's display matrix gives.
+# The 2x2 part of an FFmpeg display matrix (a, b, c, d), reduced to -1/0/1, for the eight
+# orientations; anything else (a free angle) is left as stored, as FFmpeg's autorotation does.
+_MATRIX_ORIENT = {
+    (1, 0, 0, 1): 1,
+    (-1, 0, 0, 1): 2,
+    (-1, 0, 0, -1): 3,
+    (1, 0, 0, -1): 4,
+    (0, 1, 1, 0): 5,
+    (0, 1, -1, 0): 6,
+    (0, -1, -1, 0): 7,
+    (0, -1, 1, 0): 8,
+}
 
-    PyAV's ``frame.rotation`` is the matrix's angle (counter-clockwise degrees, as ffprobe prints
-    it); angles that are not a multiple of 90 are ignored, as FFmpeg's own autorotation does.
-    """
-    angle = getattr(frame, "rotation", 0) or 0
-    return (1, 8, 3, 6)[round(angle / 90) % 4] if angle % 90 == 0 else 1
+
+def _frame_orientation(frame: av.VideoFrame) -> int:
+    """The orientation a video frame's display matrix gives (rotations and mirrors)."""
+    try:
+        for side in frame.side_data:
+            if side.type.name == "DISPLAYMATRIX":
+                a, b, _, c, d = struct.unpack("=9i", bytes(side))[:5]
+                key = tuple(max(-1, min(1, round(v / 65536))) for v in (a, b, c, d))
+                return _MATRIX_ORIENT.get(key, 1)
+        return 1
+    except (ValueError, struct.error):  # side data PyAV cannot name: fall back to its angle
+        angle = getattr(frame, "rotation", 0) or 0  # counter-clockwise degrees, as ffprobe prints
+        return (1, 8, 3, 6)[round(angle / 90) % 4] if angle % 90 == 0 else 1
 
 
 def _image_orientation(path: Path) -> int:
