@@ -251,6 +251,39 @@ def test_an_output_never_replaces_an_input_or_another_output(
     r = run("encode", tmp_path, "--model", model_dir, ok=False)  # a.mp4 and a.png -> a.latent...
     assert r.exit_code == 2 and "would both be written to" in r.stderr and "a.latent.safetensors" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "a.png"]  # refused before any work
+    latent = tmp_path / "x.latent.safetensors"
+    r = run("decode", latent, "-o", clip, "--audio-from", clip, "--model", model_dir, ok=False)
+    assert r.exit_code == 2 and "would overwrite the input" in r.stderr
+    r = run("roundtrip", clip, tmp_path / "a.png", "-o", tmp_path / "new", "--audio-from", clip, ok=False)
+    assert r.exit_code == 2 and "--audio-from takes one input" in r.stderr
+    assert not (tmp_path / "new").exists()  # refused before the -o folder is made
+    assert clip.read_bytes() == sample_clip.read_bytes()
+
+
+def test_rerunning_on_a_folder_skips_last_runs_outputs(tmp_path, sample_clip, model_dir):
+    (tmp_path / "a.mp4").write_bytes(sample_clip.read_bytes())
+    for _ in range(2):
+        r = run("roundtrip", tmp_path, "--model", model_dir, "--json")
+        assert [os.path.basename(json.loads(x)["output"]) for x in r.stdout.splitlines()] == [
+            "a.roundtrip.mp4"
+        ]
+    run("encode", tmp_path, "--model", model_dir)
+    run("decode", tmp_path, "--model", model_dir)
+    r = run("encode", tmp_path, "--model", model_dir, "--json")  # a.decoded.mp4 is not an input
+    assert [os.path.basename(json.loads(x)["output"]) for x in r.stdout.splitlines()] == [
+        "a.latent.safetensors"
+    ]
+
+
+def test_the_fingerprint_is_the_fp32_weights_until_other_weights_are_loaded(model_dir, other_model_dir):
+    from vaekit.model import load_model
+    from vaekit.runtime.backend import TorchBackend
+
+    fp32 = TorchBackend(load_model(model_dir)).model_sha256
+    model = load_model(model_dir, dtype=torch.bfloat16)
+    assert TorchBackend(model).model_sha256 == fp32
+    model.load_state_dict(load_model(other_model_dir, dtype=torch.bfloat16).state_dict())
+    assert TorchBackend(model).model_sha256 != fp32  # hashed as it now is, not as it was loaded
 
 
 def test_latents_decode_at_any_dtype_of_the_same_model(tmp_path, sample_clip, model_dir):

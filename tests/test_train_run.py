@@ -274,6 +274,11 @@ def test_live_and_offline_doctor_use_the_rules_file_the_run_names(model_dir, tmp
     # vaekit doctor reads the same file from the run's config.toml: exit 1 (act) without --rules
     result = CliRunner().invoke(main, ["doctor", str(tmp_path / "run")])
     assert result.exit_code == 1, result.output
+    # the run keeps the file's absolute path; once it is gone, the doctor says so and uses defaults
+    assert f'doctor_rules = "{rules.resolve()}"' in (tmp_path / "run" / "config.toml").read_text()
+    rules.unlink()
+    result = CliRunner().invoke(main, ["doctor", str(tmp_path / "run")])
+    assert result.exit_code == 0 and "which is gone; judging with the default thresholds" in result.stderr
     default = small_recipe(model_dir, tmp_path / "plain", disc_start=100)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

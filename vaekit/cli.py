@@ -159,8 +159,14 @@ def progress_factory(quiet: bool):
     return factory
 
 
+# Names of vaekit's own outputs, skipped when a folder of videos is expanded (re-running a command
+# on a folder must not take last run's results as new inputs).
+OWN_OUTPUT_TAGS = (".decoded", ".roundtrip")
+
+
 def expand_inputs(paths: tuple[str, ...], want: str) -> list[Path]:
-    """Files as given; folders expanded (sorted) to the videos/images or latent files inside."""
+    """Files as given; folders expanded (sorted) to the videos/images or latent files inside
+    (without vaekit's own ``NAME.decoded.*`` / ``NAME.roundtrip.*`` outputs)."""
     from .io.latent_file import SUFFIX as LATENT_SUFFIX
     from .io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
@@ -176,6 +182,7 @@ def expand_inputs(paths: tuple[str, ...], want: str) -> list[Path]:
                     if f.is_file()
                     and f.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES
                     and not f.name.startswith(".")
+                    and not f.stem.endswith(OWN_OUTPUT_TAGS)
                 )
             if not found:
                 raise InputError(
@@ -189,41 +196,43 @@ def expand_inputs(paths: tuple[str, ...], want: str) -> list[Path]:
     return out
 
 
-def output_paths(inputs: list[Path], out: str | None, default_for) -> list[Path]:
+def output_paths(
+    inputs: list[Path], out: str | None, default_for, audio_from: str | None = None
+) -> list[Path]:
     """Where each input's output goes: beside the input, into a folder ``-o DIR``, or ``-o FILE``.
 
-    Refused before any work starts (InputError): an output that would replace one of the inputs,
-    and two inputs whose outputs share a name (``a.mp4`` and ``a.png`` both give ``a.latent...``).
+    Refused before any work starts or any folder is made (InputError): an output that would
+    replace one of the inputs (``--audio-from`` included), two inputs whose outputs share a name
+    (``a.mp4`` and ``a.png`` both give ``a.latent...``), and ``--audio-from`` with several inputs.
     """
-    outs = _place_outputs(inputs, out, default_for)
-    sources = {p.resolve(): p for p in inputs}
-    for dst in outs:
+    if audio_from is not None and len(inputs) > 1:
+        raise InputError(f"--audio-from takes one input, got {len(inputs)}; run the command once per video")
+    o = Path(out) if out is not None else None
+    into_folder = o is not None and (o.is_dir() or len(inputs) > 1 or out.endswith(("/", "\\")))
+    if o is None:
+        outs = [default_for(p) for p in inputs]
+    elif into_folder:
+        if o.exists() and not o.is_dir():
+            raise OutputError(f"-o {o}: several outputs need a folder, and {o} is a file")
+        outs = [o / default_for(p).name for p in inputs]
+    else:
+        outs = [o]
+    sources = {p.resolve(): p for p in [*inputs, *([Path(audio_from)] if audio_from else [])]}
+    seen: dict[Path, Path] = {}
+    for src, dst in zip(inputs, outs):
         if dst.resolve() in sources:
             raise InputError(
                 f"output {dst} would overwrite the input {sources[dst.resolve()]}; choose another -o"
             )
-    seen: dict[Path, Path] = {}
-    for src, dst in zip(inputs, outs):
         if dst.resolve() in seen:
             raise InputError(
                 f"{seen[dst.resolve()]} and {src} would both be written to {dst}; "
                 "rename one of them or process them separately"
             )
         seen[dst.resolve()] = src
+    if into_folder:
+        make_folder(o)
     return outs
-
-
-def _place_outputs(inputs: list[Path], out: str | None, default_for) -> list[Path]:
-    if out is None:
-        return [default_for(p) for p in inputs]
-    o = Path(out)
-    if o.is_dir() or len(inputs) > 1 or out.endswith(("/", "\\")):
-        if not o.is_dir():
-            if o.exists():
-                raise OutputError(f"-o {o}: several outputs need a folder, and {o} is a file")
-            make_folder(o)
-        return [o / default_for(p).name for p in inputs]
-    return [o]
 
 
 def emit(result: dict, as_json: bool, human: str) -> None:
@@ -368,7 +377,7 @@ def decode(
 
     opts = make_options(chunk_frames, tile, quiet)
     files = expand_inputs(latents, "latent")
-    outs = output_paths(files, output, default_video_path)
+    outs = output_paths(files, output, default_video_path, audio_from)
     backend = make_backend(model, device, dtype, backend, artifacts)
     for src, dst in zip(files, outs):
         r = decode_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
@@ -417,7 +426,7 @@ def roundtrip(
 
     opts = make_options(chunk_frames, tile, quiet)
     files = expand_inputs(inputs, "video")
-    outs = output_paths(files, output, default_roundtrip_path)
+    outs = output_paths(files, output, default_roundtrip_path, audio_from)
     backend = make_backend(model, device, dtype, backend, artifacts)
     for src, dst in zip(files, outs):
         r = roundtrip_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)

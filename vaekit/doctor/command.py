@@ -38,7 +38,7 @@ Exit status:
 """
 
 
-def _rules_for(run_config: dict, rules_path: str | Path | None):
+def _rules_for(run_config: dict, rules_path: str | Path | None, err: TextIO):
     """Defaults, then the rules file the run trained with (``doctor_rules`` in its config.toml, if
     still there) or a ``[doctor]`` table in it, then ``--rules``."""
     base = DEFAULT_RULES
@@ -48,8 +48,15 @@ def _rules_for(run_config: dict, rules_path: str | Path | None):
     if isinstance(doctor_table, dict):
         base = rules_from_mapping(doctor_table, base, where="[doctor] table of the run's config.toml")
     trained_with = find_key(run_config, "doctor_rules")
-    if isinstance(trained_with, str) and trained_with and Path(trained_with).is_file():
-        base = load_rules(trained_with, base)
+    if isinstance(trained_with, str) and trained_with:
+        if Path(trained_with).is_file():
+            base = load_rules(trained_with, base)
+        elif rules_path is None:
+            print(
+                f"warning: the run trained with doctor rules {trained_with}, which is gone; judging with "
+                "the default thresholds (pass --rules FILE.toml)",
+                file=err,
+            )
     return load_rules(rules_path, base)
 
 
@@ -72,7 +79,7 @@ def main(
         return EXIT_INPUT
     try:
         parsed = load_run(run)
-        rules = _rules_for(parsed.config, rules_path)
+        rules = _rules_for(parsed.config, rules_path, err)
         report = diagnose(parsed, rules, window)
     except DoctorError as exc:
         print(f"error: {exc}", file=err)

@@ -59,7 +59,10 @@ def make_folder(path: str | os.PathLike[str]) -> Path:
     except FileExistsError:
         raise OutputError(f"cannot create folder {folder}: a file of that name is in the way") from None
     except OSError as err:
-        reason = _REASONS.get(err.errno, err.strerror or str(err))
+        if err.errno in (errno.EACCES, errno.EPERM):
+            reason = "no permission to create it there"
+        else:
+            reason = _REASONS.get(err.errno, err.strerror or str(err))
         raise OutputError(f"cannot create folder {folder}: {reason}") from None
     return folder
 

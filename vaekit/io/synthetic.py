@@ -56,19 +56,20 @@ _PHOTO_FILES = {
 _PHOTO_PACKAGES = {"matplotlib": "matplotlib", "sklearn": "scikit-learn"}
 
 
-def _photo_path(name: str) -> Path:
+def _photo_path(name: str) -> Path | None:
+    """Where the photo ``name`` lies; None when the package that ships it is not installed."""
     package, _, inner = _PHOTO_FILES[name].rpartition(":")
     if not package:
         return Path(skimage.data.data_dir) / inner
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        return Path("/nonexistent") / inner  # the package is not installed
+        return None
     return Path(next(iter(spec.submodule_search_locations))) / inner
 
 
 def list_photos() -> list[str]:
-    """Names of the photographs that are present in the installed scikit-image (no download)."""
-    return [name for name in _PHOTO_FILES if _photo_path(name).is_file()]
+    """Names of the photographs present in the installed packages (no download)."""
+    return [name for name in _PHOTO_FILES if (path := _photo_path(name)) is not None and path.is_file()]
 
 
 @functools.cache
@@ -85,10 +86,15 @@ def load_photo(name: str) -> np.ndarray:
     """The photograph ``name`` as an ``H x W x 3`` uint8 RGB array (a fresh copy)."""
     if name not in list_photos():
         package = _PHOTO_FILES.get(name, "").rpartition(":")[0]
-        if package in _PHOTO_PACKAGES:
+        if package in _PHOTO_PACKAGES and _photo_path(name) is None:
             raise InputError(
                 f"photo {name!r} ships with {_PHOTO_PACKAGES[package]}, which is not installed; "
                 f"pip install {_PHOTO_PACKAGES[package]}"
+            )
+        if name in _PHOTO_FILES:
+            raise InputError(
+                f"photo {name!r} is missing from this installation ({_photo_path(name)}); "
+                f"choose one of: {', '.join(list_photos())}"
             )
         raise InputError(f"unknown or missing photo {name!r}; choose one of: {', '.join(list_photos())}")
     return _read_photo(name).copy()

@@ -114,6 +114,8 @@ class Recipe:
     )
 
     def __post_init__(self):
+        if self.doctor_rules:  # absolute, so vaekit doctor finds it from any folder
+            self.doctor_rules = str(Path(self.doctor_rules).expanduser().resolve())
         self.validate()
 
     def validate(self) -> None:

@@ -63,6 +63,7 @@ class Trainer:
 
     def __init__(self, recipe: Recipe, resume: bool = False):
         self.recipe = r = recipe
+        doctor_rules = self._doctor_rules()  # every rank, before any rank starts work
         self.dist = distributed.setup(r.device)
         self.device = self.dist.device
         self.run_dir = Path(r.out)
@@ -111,9 +112,7 @@ class Trainer:
         self.validator = self._build_validator() if self.dist.is_main else None
         self.log = RunLog(self.run_dir, self.step) if self.dist.is_main else None
         self.doctor = (
-            LiveDoctor(rules=self._doctor_rules(), config=dataclasses.asdict(r))
-            if self.dist.is_main
-            else None
+            LiveDoctor(rules=doctor_rules, config=dataclasses.asdict(r)) if self.dist.is_main else None
         )
 
     # -- construction ---------------------------------------------------------------------------
