@@ -23,7 +23,9 @@ from vaekit.runtime.jobs import StreamOptions
 FOLDER = resolve_model_dir("tiny")
 WEIGHTS = FOLDER / "model.safetensors"
 CARD = FOLDER / "README.md"
-MARGIN_DB = 3.0  # the issue's target over the equal-floats baseline, on every held-out photo
+# Over the equal-floats baseline on every held-out photo. The issue asks for 3 dB; the shipped
+# weights give 6.4-7.5 dB on these clips, so 5 dB pins them: a worse model cannot ship unnoticed.
+MARGIN_DB = 5.0
 
 
 @pytest.fixture(scope="module")
