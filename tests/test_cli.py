@@ -252,6 +252,7 @@ def test_an_output_never_replaces_an_input_or_another_output(
     assert r.exit_code == 2 and "would both be written to" in r.stderr and "a.latent.safetensors" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4", "a.png"]  # refused before any work
     latent = tmp_path / "x.latent.safetensors"
+    run("encode", clip, "-o", latent, "--model", model_dir)
     r = run("decode", latent, "-o", clip, "--audio-from", clip, "--model", model_dir, ok=False)
     assert r.exit_code == 2 and "would overwrite the input" in r.stderr
     r = run("roundtrip", clip, tmp_path / "a.png", "-o", tmp_path / "new", "--audio-from", clip, ok=False)
