@@ -281,6 +281,7 @@ def test_the_fingerprint_is_the_fp32_weights_until_other_weights_are_loaded(mode
     from vaekit.runtime.backend import TorchBackend
 
     fp32 = TorchBackend(load_model(model_dir)).model_sha256
+    assert TorchBackend(load_model(model_dir).half()).model_sha256 == fp32  # cast after loading
     model = load_model(model_dir, dtype=torch.bfloat16)
     assert TorchBackend(model).model_sha256 == fp32
     model.load_state_dict(load_model(other_model_dir, dtype=torch.bfloat16).state_dict())

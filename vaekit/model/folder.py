@@ -102,17 +102,7 @@ def load_model(
         )
         model.trained = False
     model.source_dir = folder
-    if dtype != torch.float32:
-        # the model's identity is its fp32 weights: hashing them after a cast to fp16/bf16 would
-        # name another model, and latents encoded at one --dtype would not decode at another.
-        # Loading other weights into the module forgets it (they are hashed as they are then).
-        model.fp32_fingerprint = weights_sha256(model)
-        model.register_load_state_dict_post_hook(_forget_fp32_fingerprint)
     return model.to(device=device, dtype=dtype).eval()
-
-
-def _forget_fp32_fingerprint(module: torch.nn.Module, _incompatible_keys) -> None:
-    module.__dict__.pop("fp32_fingerprint", None)
 
 
 def _key_diff(model: torch.nn.Module, state: dict) -> tuple[list[str], list[str]]:

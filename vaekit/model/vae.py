@@ -148,6 +148,11 @@ class Decoder(_Coder):
         return self._cache_spec(batch, sizes, dtype, device)
 
 
+def _forget_fp32_fingerprint(module: nn.Module, _incompatible_keys) -> None:
+    """Other weights loaded into the module: it is hashed as it then is."""
+    module.__dict__.pop("fp32_fingerprint", None)
+
+
 class CausalVideoVAE(nn.Module):
     """A causal 3D-conv VAE whose encoder and decoder run whole-clip or chunk by chunk.
 
@@ -161,6 +166,19 @@ class CausalVideoVAE(nn.Module):
         self.config = config
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
+        self.register_load_state_dict_post_hook(_forget_fp32_fingerprint)
+
+    def _apply(self, fn, recurse=True):
+        """Casts (``.to(dtype)``, ``.half()``, ...) away from fp32 first record the fingerprint of
+        the fp32 weights as ``fp32_fingerprint``: the model's identity, which latent files carry,
+        so the same model writes and accepts the same latent files at any precision."""
+        first = next(self.parameters(), None)
+        if first is not None and first.dtype == torch.float32:
+            if fn(torch.zeros((), dtype=torch.float32, device=first.device)).dtype != torch.float32:
+                from .folder import weights_sha256
+
+                self.fp32_fingerprint = weights_sha256(self)
+        return super()._apply(fn, recurse)
 
     # -- geometry ---------------------------------------------------------------------------
     @property
