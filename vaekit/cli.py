@@ -220,16 +220,15 @@ def output_paths(
     sources = {p.resolve(): p for p in [*inputs, *([Path(audio_from)] if audio_from else [])]}
     seen: dict[Path, Path] = {}
     for src, dst in zip(inputs, outs):
-        if dst.resolve() in sources:
+        target = dst.resolve()
+        if target in sources:
+            raise InputError(f"output {dst} would overwrite the input {sources[target]}; choose another -o")
+        if target in seen:
             raise InputError(
-                f"output {dst} would overwrite the input {sources[dst.resolve()]}; choose another -o"
-            )
-        if dst.resolve() in seen:
-            raise InputError(
-                f"{seen[dst.resolve()]} and {src} would both be written to {dst}; "
+                f"{seen[target]} and {src} would both be written to {dst}; "
                 "rename one of them or process them separately"
             )
-        seen[dst.resolve()] = src
+        seen[target] = src
     if into_folder:
         make_folder(o)
     return outs

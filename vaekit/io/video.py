@@ -321,13 +321,15 @@ def iter_frames(
         stream = _video_stream(container, p)
         if threads:
             stream.thread_type = "AUTO"
-        still = _is_still_image(container)
-        orientation = _image_orientation(p) if still else None
+        # a photo's EXIF tag, or the video's display matrix as its first frame carries it
+        orientation = _image_orientation(p) if _is_still_image(container) else None
         frames = _frames_from(container, stream, p, start) if start > 0 else _decode(container, stream, p)
         for frame in frames:
+            if orientation is None:
+                orientation = _frame_orientation(frame)
             rgb = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range)
             # contiguous: rows of odd widths are padded in FFmpeg's buffer
-            yield _upright(rgb, orientation or _frame_orientation(frame))
+            yield _upright(rgb, orientation)
     finally:
         container.close()
 
