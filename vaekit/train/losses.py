@@ -31,13 +31,17 @@ from ..doctor.logs import LOSS_KEYS  # noqa: F401  (re-exported: the log contrac
 from .recipe import Recipe
 
 
-def vae_terms(recipe: Recipe, x, x_hat, posterior, perceptual) -> dict[str, torch.Tensor]:
-    """The phase-1 terms (float32 scalars): rec, perception, nll, kl, vae."""
+def vae_terms(recipe: Recipe, x, x_hat, posterior, perceptual, lpips_generator=None) -> dict[str, torch.Tensor]:
+    """The phase-1 terms (float32 scalars): rec, perception, nll, kl, vae.
+
+    ``lpips_generator`` draws the frames LPIPS sees when the recipe limits them (``lpips_frames``).
+    """
     x, x_hat = x.float(), x_hat.float()
     diff = (x - x_hat).abs() if recipe.pixel_loss == "l1" else (x - x_hat).pow(2)
     rec = recipe.pixelloss_weight * diff.mean()
     if perceptual is not None and recipe.perceptual_weight > 0:
-        perception = recipe.perceptual_weight * perceptual(x_hat, x).float()
+        args = () if lpips_generator is None else (lpips_generator,)
+        perception = recipe.perceptual_weight * perceptual(x_hat, x, *args).float()
     else:
         perception = torch.zeros((), device=x.device)
     nll = rec + perception

@@ -63,8 +63,11 @@ class Recipe:
     pixelloss_weight: float = _key("loss", 1.0, "weight of the pixel loss (rec_loss)")
     perceptual_weight: float = _key("loss", 1.0, "weight of LPIPS (perception_loss); 0 disables it")
     lpips_net: str = _key("loss", "vgg", "LPIPS backbone: vgg or alex")
+    lpips_frames: int = _key(
+        "loss", 0, "frames of each clip LPIPS sees, drawn at random per clip and step; 0: all frames"
+    )
     lpips_backbone_path: str = _key(
-        "loss", "", "torchvision backbone weights (.pth); empty: TORCH_HOME cache"
+        "loss", "", "torchvision backbone weights (.pth); empty: TORCH_HOME cache (vaekit weights lpips)"
     )
     lpips_random_backbone: bool = _key(
         "loss", False, "tests only: random backbone, the numbers are NOT LPIPS"
@@ -142,9 +145,11 @@ class Recipe:
                     self.warmup_steps,
                     self.num_workers,
                     self.lr_decay_start,
+                    self.lpips_frames,
                 )
                 >= 0,
-                "max_steps, disc_start, val_every, warmup_steps, num_workers and lr_decay_start must be >= 0",
+                "max_steps, disc_start, val_every, warmup_steps, num_workers, lr_decay_start and lpips_frames "
+                "must be >= 0",
             ),
             (self.keep_last >= 1 and self.max_bad_steps >= 1, "keep_last and max_bad_steps must be >= 1"),
             (0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)"),

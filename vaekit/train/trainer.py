@@ -161,7 +161,9 @@ class Trainer:
         r = self.recipe
         if r.perceptual_weight <= 0:
             return None
-        return PerFrameLPIPS(r.lpips_net, r.lpips_backbone_path, r.lpips_random_backbone).to(self.device)
+        return PerFrameLPIPS(
+            r.lpips_net, r.lpips_backbone_path, r.lpips_random_backbone, frames=r.lpips_frames
+        ).to(self.device)
 
     def _build_validator(self) -> Validator | None:
         r = self.recipe
@@ -248,6 +250,14 @@ class Trainer:
         g.manual_seed(seed_for(self.recipe.seed, "posterior", step, self.dist.rank))
         return g
 
+    def _lpips_frames(self, step: int) -> torch.Generator | None:
+        """Draws the frames LPIPS sees at ``step`` (CPU generator: randperm runs on the host)."""
+        if self.perceptual is None or not 0 < self.recipe.lpips_frames:
+            return None
+        g = torch.Generator()
+        g.manual_seed(seed_for(self.recipe.seed, "lpips", step, self.dist.rank))
+        return g
+
     def train_step(self, x: torch.Tensor, step: int) -> torch.Tensor | None:
         """One update of both networks; the loss values (``LOSS_KEYS`` order) or None if skipped."""
         r = self.recipe
@@ -259,7 +269,7 @@ class Trainer:
 
         with self.autocast():
             x_hat, posterior = self.model(x, sample=r.sample_posterior, generator=self._noise(step))
-            vae = losses.vae_terms(r, x, x_hat, posterior, self.perceptual)
+            vae = losses.vae_terms(r, x, x_hat, posterior, self.perceptual, self._lpips_frames(step))
         if adversarial:
             self.disc.requires_grad_(False)  # D scores x_hat for the generator; its grads are not wanted
             with self.autocast():
