@@ -80,7 +80,7 @@ class Trainer:
             self.vae.parameters(), lr=r.lr, betas=betas, weight_decay=r.weight_decay
         )
         self.opt_d = torch.optim.AdamW(
-            self.disc.parameters(), lr=r.disc_lr, betas=betas, weight_decay=r.weight_decay
+            self.disc.parameters(), lr=r.disc_lr, betas=(r.disc_beta1, r.disc_beta2), weight_decay=r.weight_decay
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=r.mixed_precision == "fp16")
         self.ema = EMA(self.vae, r.ema_decay) if self.dist.is_main else None
