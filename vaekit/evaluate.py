@@ -15,6 +15,7 @@ import math
 import os
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -148,13 +149,42 @@ def evaluate_video(
     """Model and baseline scores for one video. Two streamed passes over the file (the baseline's
     factor needs the latent size, known after the first), so memory stays flat in video length."""
     info = probe(path)
-    timed = _Timed(backend)
-    pending: deque[np.ndarray] = deque()
-    model, base = _Scores(lpips_model), _Scores(lpips_model)
-    tick = opts.progress(max_frames or info.frame_count, f"eval {Path(path).name}")
 
     def frames():
         return (_resize(f, resolution) for f in itertools.islice(iter_frames(path), max_frames))
+
+    return evaluate_frames(
+        backend,
+        frames,
+        opts,
+        name=str(path),
+        total=max_frames or info.frame_count,
+        label=Path(path).name,
+        lpips_model=lpips_model,
+    )
+
+
+def evaluate_frames(
+    backend: Backend,
+    frames: Callable[[], Iterable[np.ndarray]],
+    opts: StreamOptions,
+    *,
+    name: str,
+    total: int | None = None,
+    label: str | None = None,
+    lpips_model=None,
+    observe: Callable[[str, torch.Tensor, torch.Tensor], None] | None = None,
+) -> tuple[dict, _Scores, _Scores]:
+    """Model and baseline scores for the frames ``frames()`` yields (``H, W, 3`` uint8; called
+    twice, once per pass, and must yield the same frames both times: a file or a list in memory).
+
+    ``observe(kind, ref, rec)``, if given, sees every scored frame pair in order (``kind`` is
+    ``"model"`` or ``"baseline"``; ``1, 3, H, W`` uint8), for metrics beyond the row's.
+    """
+    timed = _Timed(backend)
+    pending: deque[np.ndarray] = deque()
+    model, base = _Scores(lpips_model), _Scores(lpips_model)
+    tick = opts.progress(total, f"eval {label or name}")
 
     def source():
         for f in frames():
@@ -174,7 +204,10 @@ def evaluate_video(
     for x in StreamingDecoder(timed, opts.chunk_frames, opts.tile).run(latents()):
         h, w = enc.size
         for frame in tensor_to_frames(x[:, :, : len(pending), :h, :w]):
-            model.update(frame_to_chw(pending.popleft()), frame_to_chw(frame))
+            ref, rec = frame_to_chw(pending.popleft()), frame_to_chw(frame)
+            model.update(ref, rec)
+            if observe is not None:
+                observe("model", ref, rec)
 
     (h, w), (ph, pw), sc = enc.size, enc.padded_size, backend.spatial_compression
     factor = baseline_factor(
@@ -182,10 +215,13 @@ def evaluate_video(
     )
     for f in frames():
         ref = frame_to_chw(f)
-        base.update(ref, baseline_frame(ref, factor).to(torch.uint8))
+        rec = baseline_frame(ref, factor).to(torch.uint8)
+        base.update(ref, rec)
+        if observe is not None:
+            observe("baseline", ref, rec)
     m, b = model.result(), base.result()
     row = {
-        "video": str(path),
+        "video": name,
         "frames": enc.frame_count,
         "width": w,
         "height": h,
