@@ -7,8 +7,12 @@ shards (rank ``r`` takes samples ``r*B .. r*B+B-1`` of each global batch), and e
 stream when the number of ranks changes but the global batch does not.
 
 Sources (``data`` / ``val_data`` entries): a folder (searched recursively for videos and images),
-a file, a glob pattern, or ``builtin:photos`` / ``builtin:photos:NAME,NAME`` (clips with camera
-motion made from scikit-image's bundled photographs, no download needed).
+a file, a glob pattern, ``builtin:photos`` / ``builtin:photos:NAME,NAME`` (clips with slow camera
+motion made from scikit-image's bundled photographs, no download needed), or ``builtin:motion`` /
+``builtin:motion:NAME,NAME`` (motion-rich clips from the same photographs: fast pans with zoom and
+roll, moving occluding cut-outs of the named photos, motion blur, hard cuts, fades, still shots,
+sensor noise and x264 re-encoding, plus 20% slow ``builtin:photos``-like clips; see
+:mod:`vaekit.io.motion` and docs/motion-data.md).
 
 Videos give clips of ``num_frames`` frames taken every ``sample_rate`` frames from a random
 start; images give 1-frame clips. A batch never mixes the two: when both are present, image
@@ -34,19 +38,28 @@ from ..errors import InputError
 from ..io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, frame_count_exact, iter_frames, probe
 
 BUILTIN_PHOTOS = "builtin:photos"
+BUILTIN_MOTION = "builtin:motion"
 
 
 @dataclass(frozen=True)
 class Item:
-    """One thing a clip can be cut from: a video/image file, or a built-in photo by name."""
+    """One thing a clip can be cut from: a video/image file, or a built-in photo by name.
+
+    ``source`` says which built-in generator films the photo: "" (:data:`BUILTIN_PHOTOS`) or
+    "motion" (:data:`BUILTIN_MOTION`, whose sprites and second shots come from ``pool``).
+    """
 
     kind: str  # "video" (videos and photo-motion clips) or "image"
     path: str = ""
     photo: str = ""
+    source: str = ""
+    pool: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        return self.path or f"{BUILTIN_PHOTOS}:{self.photo}"
+        if self.path:
+            return self.path
+        return f"{BUILTIN_MOTION if self.source == 'motion' else BUILTIN_PHOTOS}:{self.photo}"
 
 
 class SkippedItem(Exception):
@@ -69,14 +82,16 @@ def _generator(*parts) -> torch.Generator:
 # finding the files
 
 
-def _photo_items(spec: str) -> list[Item]:
+def _photo_items(spec: str, prefix: str = BUILTIN_PHOTOS) -> list[Item]:
     from ..io.synthetic import list_photos
 
     available = list_photos()
-    names = spec[len(BUILTIN_PHOTOS) + 1 :].split(",") if spec.startswith(BUILTIN_PHOTOS + ":") else available
+    names = spec[len(prefix) + 1 :].split(",") if spec.startswith(prefix + ":") else available
     unknown = sorted(set(names) - set(available))
     if unknown:
         raise InputError(f"unknown built-in photos {unknown}; available: {', '.join(available)}")
+    if prefix == BUILTIN_MOTION:
+        return [Item("video", photo=n, source="motion", pool=tuple(names)) for n in names]
     return [Item("video", photo=n) for n in names]
 
 
@@ -90,6 +105,8 @@ def find_items(specs: list[str]) -> list[Item]:
     for spec in specs:
         if spec == BUILTIN_PHOTOS or spec.startswith(BUILTIN_PHOTOS + ":"):
             found = _photo_items(spec)
+        elif spec == BUILTIN_MOTION or spec.startswith(BUILTIN_MOTION + ":"):
+            found = _photo_items(spec, BUILTIN_MOTION)
         elif Path(spec).is_dir():
             media = IMAGE_SUFFIXES | VIDEO_SUFFIXES
             found = [
@@ -157,7 +174,9 @@ class ClipReader:
         if item.label in self._bad:
             raise SkippedItem(self._bad[item.label])
         try:
-            if item.photo:
+            if item.photo and item.source == "motion":
+                frames = self._motion_frames(item, gen)
+            elif item.photo:
                 frames = self._photo_frames(item.photo, gen)
             elif item.kind == "image" or self.num_frames == 1:
                 frames = self._video_frames(item.path, 1, gen)
@@ -207,6 +226,13 @@ class ClipReader:
             self._photos[name], self.num_frames, self.resolution, self.resolution, seed=seed
         )
         return torch.from_numpy(np.stack(list(frames)))
+
+    def _motion_frames(self, item: Item, gen: torch.Generator) -> torch.Tensor:
+        from ..io.motion import motion_clip
+
+        return motion_clip(
+            gen, item.pool or (item.photo,), self.num_frames, self.resolution, photo=item.photo
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -313,10 +339,11 @@ def validation_clips(items: list[Item], reader: ClipReader, count: int, seed: in
 
 
 def describe(items: list[Item]) -> str:
-    """``12 videos, 3 images, 2 built-in photos`` for the console."""
+    """``12 videos, 3 images, 2 built-in photos, 4 built-in motion photos`` for the console."""
     counts = {
         "videos": sum(it.kind == "video" and not it.photo for it in items),
         "images": sum(it.kind == "image" for it in items),
-        "built-in photos": sum(bool(it.photo) for it in items),
+        "built-in photos": sum(bool(it.photo) and it.source != "motion" for it in items),
+        "built-in motion photos": sum(bool(it.photo) and it.source == "motion" for it in items),
     }
     return ", ".join(f"{n} {name}" for name, n in counts.items() if n)
