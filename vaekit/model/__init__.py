@@ -11,7 +11,7 @@ from .folder import (
     save_model,
     weights_sha256,
 )
-from .vae import CausalVideoVAE
+from .vae import CausalVideoVAE, upgrade_state_dict
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -23,5 +23,6 @@ __all__ = [
     "load_model",
     "resolve_model_dir",
     "save_model",
+    "upgrade_state_dict",
     "weights_sha256",
 ]

@@ -11,6 +11,9 @@ from pathlib import Path
 from ..errors import InputError
 
 CONFIG_FORMAT = "vaekit-causal-vae"
+LEAD_INS = ("zeros", "replicate")
+#: fields added with the v2 architecture and their v1 values: written only when different
+V2_DEFAULTS = {"resample_kernel": 1, "motion_levels": [], "group_mixing": False, "lead_in": "zeros"}
 
 
 @dataclass
@@ -21,6 +24,27 @@ class VAEConfig:
     level ``i`` into level ``i + 1``. The stem folds ``patch_size x patch_size`` pixels into
     channels. Spatial compression is ``patch_size * prod(spatial)``, temporal compression
     ``prod(temporal)``; a clip of ``1 + tc * k`` frames gives ``1 + k`` latent frames.
+
+    The last four fields select the v2 architecture; their defaults are the v1 model (the shipped
+    presets), so a v1 ``config.json``, which lacks them, builds exactly the model it always did:
+
+    * ``resample_kernel``: spatial kernel of the Downsample/Upsample projections (odd). ``1`` is a
+      per-pixel projection of the folded channels; ``3`` a ``1 x 3 x 3`` conv, so a fold (or
+      unfold) can take content from a neighbouring position of another frame of its group.
+    * ``motion_levels``: levels whose residual blocks (encoder and decoder) end with a motion
+      branch: a depthwise causal ``3 x 3 x 3`` conv (two frames of look-back in the cache) and a
+      pointwise conv, which moves content spatially from frame to frame.
+    * ``group_mixing``: a residual branch at every level that a temporal fold follows, in the
+      encoder right before the fold and in the decoder right after the unfold, that mixes the
+      frames of one latent both ways (a depthwise ``3 x 3`` conv over all frames of the group,
+      then a pointwise conv).
+    * ``lead_in``: what the ``tc - 1`` frames before frame 0 of the aligned stream are:
+      ``"zeros"`` (v1) or ``"replicate"`` (copies of frame 0, so latent 0 sees only frame 0 and
+      no slot of the first fold is biased towards black).
+
+    New branches start as no-ops (their last conv is zero), so v1 weights warm-start a v2 model
+    (see :func:`vaekit.model.upgrade_state_dict`). These fields are written to ``config.json``
+    only when they differ from their defaults, so a v1 config stays byte-identical.
     """
 
     name: str = "tiny"
@@ -39,6 +63,11 @@ class VAEConfig:
     latents_std: list[float] | None = None
     # Seed of the deterministic random initialisation used when a folder ships no weights.
     init_seed: int = 0
+    # v2 architecture (see the class docstring); the defaults are the v1 model.
+    resample_kernel: int = 1
+    motion_levels: list[int] = field(default_factory=list)
+    group_mixing: bool = False
+    lead_in: str = "zeros"
 
     def __post_init__(self):
         levels = len(self.channels)
@@ -49,6 +78,14 @@ class VAEConfig:
         for stats in (self.latents_mean, self.latents_std):
             if stats is not None and len(stats) != self.latent_channels:
                 raise ValueError("latents_mean/latents_std need one value per latent channel")
+        if self.resample_kernel < 1 or self.resample_kernel % 2 == 0:
+            raise ValueError(f"resample_kernel must be odd and positive (got {self.resample_kernel})")
+        if any(not 0 <= i < levels for i in self.motion_levels) or len(set(self.motion_levels)) != len(
+            self.motion_levels
+        ):
+            raise ValueError(f"motion_levels must be distinct level indices below {levels}")
+        if self.lead_in not in LEAD_INS:
+            raise ValueError(f"lead_in must be one of {LEAD_INS} (got {self.lead_in!r})")
 
     @property
     def spatial_compression(self) -> int:
@@ -62,8 +99,21 @@ class VAEConfig:
         """Latent frames for a clip of ``frames`` frames (padded up to ``1 + tc * k``)."""
         return 1 + math.ceil((frames - 1) / self.temporal_compression)
 
+    @property
+    def is_v1(self) -> bool:
+        """Whether every v2 field has its default (the architecture of the shipped presets)."""
+        return all(getattr(self, k) == v for k, v in V2_DEFAULTS.items())
+
+    def group_frames(self, level: int) -> int:
+        """Frames of level ``level`` that one latent frame covers (``tc`` at level 0)."""
+        return math.prod(t for _, t in self.down_factors[level:])
+
     def to_dict(self) -> dict:
-        return {"format": CONFIG_FORMAT, **dataclasses.asdict(self)}
+        d = dataclasses.asdict(self)
+        for k, v in V2_DEFAULTS.items():
+            if d[k] == v:
+                del d[k]
+        return {"format": CONFIG_FORMAT, **d}
 
     @classmethod
     def from_dict(cls, d: dict) -> VAEConfig:
