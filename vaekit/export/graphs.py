@@ -53,6 +53,7 @@ class EncoderClipGraph(nn.Module):
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         b, c, _, h, w = video.shape
+        # zeros; a lead_in="replicate" encoder replaces them by copies of frame 0 itself
         x = torch.cat([video.new_zeros(b, c, self.lead, h, w), video], dim=2)
         cache = self.encoder.init_cache(b, h, w, dtype=video.dtype, device=video.device)
         return self.encoder(x, cache)[0]

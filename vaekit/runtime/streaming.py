@@ -100,6 +100,8 @@ class StreamingEncoder:
             if step is None:
                 step = self._setup(x)
                 b, c = x.shape[:2]
+                # zero lead-in; an encoder with lead_in="replicate" turns it into copies of frame 0
+                # on its first step (a flag in its cache), so every backend agrees with encode()
                 lead = x.new_zeros(b, c, tc - 1, *self.padded_size)
                 pending, buffered = [lead], tc - 1
             x = self._pad(x.to(self.backend.device, self.backend.dtype))
