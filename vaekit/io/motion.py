@@ -572,8 +572,9 @@ def motion_statistics(
     """Measure ``n_clips`` sampled ``builtin:motion`` clips (over all installed photos) against the
     same number of today's ``builtin:photos`` clips (:func:`random_camera_path`), without rendering.
 
-    Returns ``{"motion": {...}, "photos": {...}, "shares": {...}}``: per source, percentiles
-    (p10/p50/p90/max, px/frame) of ``camera``, ``camera_max`` and (motion only) ``sprites``
+    Returns ``{"motion": {...}, "motion_only": {...}, "photos": {...}, "shares": {...}}``: for all
+    ``builtin:motion`` clips, for its "motion" kind alone and for ``builtin:photos``, percentiles
+    (p10/p50/p90/max, px/frame) of ``camera``, ``camera_max`` and (not photos) ``sprites``
     displacements (see :func:`spec_displacements`); ``shares``: fraction of motion clips that are
     slow / static / motion, have a cut / fade / blur / noise / re-encode, and mean sprites per clip.
     """
@@ -581,9 +582,10 @@ def motion_statistics(
     gen = torch.Generator().manual_seed(seed)
     specs = [sample_motion_spec(gen, photos, num_frames, resolution) for _ in range(n_clips)]
     parts = [spec_displacements(s) for s in specs]
-    motion = {
-        k: _percentiles(np.concatenate([p[k] for p in parts])) for k in ("camera", "camera_max", "sprites")
-    }
+    keys = ("camera", "camera_max", "sprites")
+    motion = {k: _percentiles(np.concatenate([p[k] for p in parts])) for k in keys}
+    fast = [p for p, s in zip(parts, specs) if s.kind == "motion"]
+    motion_only = {k: _percentiles(np.concatenate([p[k] for p in fast] or [np.zeros(0)])) for k in keys}
     rng = np.random.default_rng(seed)
     base_c, base_w = [], []
     for _ in range(n_clips):
@@ -610,4 +612,4 @@ def motion_statistics(
         "reencode": sum(s.crf > 0 for s in specs) / n,
         "sprites_per_clip": sum(len(s.shots[0].sprites) for s in specs) / n,
     }
-    return {"motion": motion, "photos": photos_stats, "shares": shares}
+    return {"motion": motion, "motion_only": motion_only, "photos": photos_stats, "shares": shares}
