@@ -5,7 +5,7 @@ frame). A VAE trained only on that never sees fast motion, occlusion or scene ch
 cross-fade through them. This module makes clips that have them, from the same bundled photographs:
 
 * a camera over a photo whose view centre moves at a log-uniform 0.1-12 px/frame (output pixels),
-  with zoom (up to +-40% over the clip) and roll (up to 8 degrees);
+  with zoom (changing by up to a factor 1.5 over the clip) and roll (+-8 degrees, drifting up to 8);
 * 1-4 *sprites*: pieces of the same or other photos cut out with soft blob masks, each moving on
   its own (up to 16 px/frame, spinning, growing or shrinking) and composited in depth order, so
   they occlude and uncover the background and each other;
