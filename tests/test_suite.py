@@ -181,3 +181,17 @@ def test_eval_needs_videos_or_a_suite(model_dir):
         main, ["eval", "--suite", "motion", "--suite-frames", "5", "--model", str(model_dir)]
     )
     assert res.exit_code == 2 and "at least 9 frames" in res.output
+
+
+def test_eval_videos_and_suite_together(model_dir, sample_clip):
+    args = ["eval", str(sample_clip), "--frames", "5", "--suite", "motion", "--suite-size", "32"]
+    args += ["--suite-frames", "9", "--model", str(model_dir), "--lpips-net", "none", "--quiet"]
+    res = CliRunner().invoke(main, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["videos"][0]["frames"] == 5 and "overall" in d  # the videos' result, as without --suite
+    assert (
+        d["suite"]["frames"] == 9
+        and len(d["suite"]["clips"]) == 9
+        and "lpips" not in d["suite"]["clips"][0]["model"]
+    )
