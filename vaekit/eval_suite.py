@@ -50,7 +50,13 @@ Frame = np.ndarray  # H x W x 3 uint8
 # pixel per output pixel; positions and speeds below are in those pixels. Coffee is 600x400,
 # grass 512x512, grace_hopper 512x600 (width x height).
 
-_NATIVE = {"coffee": (600, 400), "grass": (512, 512), "grace_hopper": (512, 600)}
+
+def _native(photo: str) -> tuple[int, int]:
+    """(width, height) of the photo as bundled."""
+    from .io.synthetic import load_photo
+
+    h, w = load_photo(photo).shape[:2]
+    return w, h
 
 
 def _camera(photo: str, centre: tuple[float, float], velocity: tuple[float, float], frames: int):
@@ -58,7 +64,7 @@ def _camera(photo: str, centre: tuple[float, float], velocity: tuple[float, floa
     what stays inside the photo; returns the path and its speed in px/frame at 256."""
     from .io.synthetic import CameraPath, CameraPose
 
-    w, h = _NATIVE[photo]
+    w, h = _native(photo)
     zoom = min(w, h) / DEFAULT_SIZE
     half = DEFAULT_SIZE / 2
     span = max(frames - 1, 1)
