@@ -175,6 +175,7 @@ def test_lpips_frames_sees_a_reproducible_subset():
     values = {round(sub(y, x, torch.Generator().manual_seed(s)).item(), 6) for s in range(12)}
     assert 0.0 in values and len(values) > 1  # some draws miss frame 1, some hit it
     assert full(y, x).item() > 0
+    assert sub(y, x).item() == full(y, x).item()  # no generator (validation, eval): every frame
 
 
 # -- real LPIPS (skips without the files) ---------------------------------------------------------

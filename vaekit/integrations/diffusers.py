@@ -14,7 +14,6 @@ also streams over time, so long clips decode in bounded memory. Needs ``pip inst
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import warnings
 
@@ -65,6 +64,10 @@ class AutoencoderKLVaekit(ModelMixin, AutoencoderMixin, ConfigMixin):
         latents_mean: list[float] | None = None,
         latents_std: list[float] | None = None,
         init_seed: int = 0,
+        resample_kernel: int = 1,
+        motion_levels: tuple[int, ...] = (),
+        group_mixing: bool = False,
+        lead_in: str = "zeros",
         z_dim: int | None = None,
         scale_factor_temporal: int | None = None,
         scale_factor_spatial: int | None = None,
@@ -87,6 +90,10 @@ class AutoencoderKLVaekit(ModelMixin, AutoencoderMixin, ConfigMixin):
             latents_mean=latents_mean,
             latents_std=latents_std,
             init_seed=init_seed,
+            resample_kernel=resample_kernel,
+            motion_levels=list(motion_levels),
+            group_mixing=group_mixing,
+            lead_in=lead_in,
         )
         derived = (latent_channels, cfg.temporal_compression, cfg.spatial_compression)
         given = (z_dim, scale_factor_temporal, scale_factor_spatial)
@@ -112,7 +119,8 @@ class AutoencoderKLVaekit(ModelMixin, AutoencoderMixin, ConfigMixin):
         with warnings.catch_warnings():
             warnings.simplefilter("always", UntrainedWeightsWarning)
             src = load_model(name_or_path, **load_kwargs)
-        kwargs = dataclasses.asdict(src.config)
+        kwargs = src.config.to_dict()  # v2 fields only where set, so a v1 config gives v1 keys
+        kwargs.pop("format")
         wrapper = cls(**kwargs)
         wrapper.model.load_state_dict(src.state_dict())
         dtype = next(src.parameters()).dtype

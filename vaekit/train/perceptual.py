@@ -9,7 +9,8 @@ says loudly that its numbers are not LPIPS.
 
 ``frames`` limits how many frames of each clip LPIPS sees (``lpips_frames`` in a recipe): LPIPS
 on every frame dominates a CPU training step. The frames are drawn per clip from a generator the
-caller seeds per step, so a step's loss is reproducible.
+caller seeds per step, so a step's loss is reproducible; without a generator (validation,
+evaluation) LPIPS sees every frame.
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ class PerFrameLPIPS(nn.Module):
         return super().train(False)
 
     def forward(self, x_hat: torch.Tensor, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Mean LPIPS over all frames, or over ``frames`` frames per clip drawn with ``generator``."""
+        """Mean LPIPS over all frames; over ``frames`` frames per clip drawn with ``generator`` when
+        one is given (training steps). Without a generator (validation, evaluation) every frame
+        counts, so those numbers are deterministic."""
         b, _, t = x.shape[:3]
-        if 0 < self.frames < t:
+        if generator is not None and 0 < self.frames < t:
             picks = torch.stack([torch.randperm(t, generator=generator)[: self.frames] for _ in range(b)])
             index = picks.to(x.device)[:, None, :, None, None].expand(-1, x.shape[1], -1, *x.shape[3:])
             x_hat, x = x_hat.gather(2, index), x.gather(2, index)

@@ -36,7 +36,7 @@ from ..doctor.logs import DoctorError
 from ..doctor.rules import Rules, load_rules
 from ..errors import InputError, VaekitError
 from ..io.atomic import atomic_output, make_folder
-from ..model import CausalVideoVAE, VAEConfig, load_model, resolve_model_dir, save_model
+from ..model import CausalVideoVAE, VAEConfig, load_model, resolve_model_dir, save_model, upgrade_state_dict
 from ..model.folder import WEIGHTS_NAME
 from . import distributed, losses
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -146,15 +146,21 @@ class Trainer:
         return vae.to(self.device).train(), disc.to(self.device).train()
 
     def _load_init_weights(self, vae: CausalVideoVAE) -> None:
-        """Start from the weights of the ``init_weights`` model folder (same architecture)."""
+        """Start from the weights of the ``init_weights`` model folder: the same architecture, or
+        a v1 model warm-starting a v2 one (new branches start as no-ops, 1x1 resample projections
+        become the centre tap of the wider ones; :func:`vaekit.model.upgrade_state_dict`)."""
         folder = resolve_model_dir(self.recipe.init_weights)
         if not (folder / WEIGHTS_NAME).is_file():
             raise InputError(f"init_weights {folder} has no {WEIGHTS_NAME} to start from")
         state = load_model(folder).state_dict()
         if {k: v.shape for k, v in state.items()} != {k: v.shape for k, v in vae.state_dict().items()}:
-            raise InputError(
-                f"init_weights {folder} is another architecture than model {self.recipe.model!r}"
-            )
+            try:
+                state = upgrade_state_dict(state, vae)
+            except ValueError:
+                raise InputError(
+                    f"init_weights {folder} is another architecture than model {self.recipe.model!r} "
+                    "(and not a v1 model that it extends)"
+                ) from None
         vae.load_state_dict(state)
 
     def _build_perceptual(self) -> PerFrameLPIPS | None:
