@@ -220,8 +220,16 @@ def test_latent_from_another_model_is_refused(tmp_path, sample_clip, model_dir, 
     latent = tmp_path / "s.latent.safetensors"
     run("encode", sample_clip, "-o", latent, "--model", model_dir)
     r = run("decode", latent, "-o", tmp_path / "s.mp4", "--model", other_model_dir, ok=False)
-    assert r.exit_code == 4 and "was encoded by model 'small'" in r.stderr and "--model small" in r.stderr
+    assert r.exit_code == 4 and "was encoded by model 'small'" in r.stderr
+    assert "--model DIR, the model folder 'small'" in r.stderr and "vaekit info DIR" in r.stderr
     assert not (tmp_path / "s.mp4").exists() and no_temp_files(tmp_path)
+
+
+def test_latent_of_a_preset_names_that_preset(tmp_path, sample_clip, model_dir):
+    latent = tmp_path / "t.latent.safetensors"
+    run("encode", sample_clip, "-o", latent, "--model", "tiny")
+    r = run("decode", latent, "-o", tmp_path / "t.mp4", "--model", model_dir, ok=False)
+    assert r.exit_code == 4 and "decode it with --model tiny (the preset with those weights)" in r.stderr
 
 
 def test_tampered_latent_is_refused(tmp_path, sample_clip, model_dir):

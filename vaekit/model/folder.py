@@ -105,6 +105,20 @@ def load_model(
     return model.to(device=device, dtype=dtype).eval()
 
 
+def preset_with_fingerprint(sha256: str) -> str | None:
+    """The name of the shipped (or ``$VAEKIT_MODELS``) preset whose weights have this fingerprint."""
+    for name in list_presets():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = load_model(name)
+        except InputError:
+            continue
+        if model.trained and weights_sha256(model) == sha256:
+            return name
+    return None
+
+
 def _key_diff(model: torch.nn.Module, state: dict) -> tuple[list[str], list[str]]:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))

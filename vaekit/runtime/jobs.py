@@ -142,10 +142,18 @@ def check_latent_model(reader: LatentReader, backend: Backend) -> None:
     """Refuse latents made by another model (different weights fingerprint or geometry)."""
     info = reader.info
     if info.model_sha256 != backend.model_sha256:
+        from ..model.folder import preset_with_fingerprint
+
+        preset = preset_with_fingerprint(info.model_sha256)
+        fix = (
+            f"decode it with --model {preset} (the preset with those weights)"
+            if preset
+            else f"decode it with --model DIR, the model folder {info.model_name!r} whose weights have that fingerprint "
+            "(`vaekit info DIR` shows a folder's fingerprint)"
+        )
         raise ModelMismatchError(
             f"{reader.path.name} was encoded by model {info.model_name!r} (weights {info.model_sha256[:12]}), "
-            f"not by the loaded model {backend.model_name!r} (weights {backend.model_sha256[:12]}); "
-            f"decode it with --model {info.model_name} (the same weights)"
+            f"not by the loaded model {backend.model_name!r} (weights {backend.model_sha256[:12]}); {fix}"
         )
     geometry = (info.latent_channels, info.temporal_compression, info.spatial_compression)
     ours = (backend.latent_channels, backend.temporal_compression, backend.spatial_compression)
