@@ -553,7 +553,7 @@ def demo(output, model, frames, size, as_json):
 @click.option(
     "--data",
     multiple=True,
-    help="Training data: folder, file, glob or builtin:photos[:NAME,...]. Repeatable.",
+    help="Training data: folder, file, glob, builtin:photos[:NAME,...] or builtin:motion[:NAME,...]. Repeatable.",
 )
 @click.option("--val-data", multiple=True, help="Validation data, same forms as --data. Repeatable.")
 @click.option(
