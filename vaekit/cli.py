@@ -2,12 +2,14 @@
 
 Each command is a thin layer: parse options, build a backend, call a job from
 :mod:`vaekit.runtime` (or train/export/doctor), print one line (or one JSON object) per output.
-Errors a user can fix print one ``error:`` line on stderr and exit non-zero; Ctrl-C exits 130
-and leaves no partial output (every writer renames a finished temporary file).
+Errors a user can fix print one ``error:`` line on stderr and exit non-zero; Ctrl-C exits 130,
+SIGTERM 143 and SIGHUP 129, each with one line and no partial output (every writer renames a
+finished temporary file, and an interruption removes it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -27,15 +29,22 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def handle_errors(fn):
-    """Turn user-fixable errors into one stderr line and an exit code; Ctrl-C into exit 130.
+def handle_errors(fn=None, *, signals: bool = True, interrupted: str = "no partial output was left behind"):
+    """Turn user-fixable errors into one stderr line and an exit code; Ctrl-C into exit 130, and
+    SIGTERM/SIGHUP (with ``signals``, see :mod:`vaekit.interrupt`) into 143/129, each after every
+    temporary file the command had started is removed. ``interrupted`` ends that line.
 
     Python warnings (e.g. a model without trained weights) print as one ``warning:`` line each,
     once, unless ``--quiet``.
     """
+    if fn is None:
+        return functools.partial(handle_errors, signals=signals, interrupted=interrupted)
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from .interrupt import Terminated, signals_as_interrupts
+        from .io.atomic import remove_temporaries
+
         with warnings.catch_warnings():
             if kwargs.get("quiet", False):
                 warnings.simplefilter("ignore")
@@ -43,11 +52,16 @@ def handle_errors(fn):
                 warnings.simplefilter("once")
                 warnings.showwarning = lambda message, *a, **k: click.echo(f"warning: {message}", err=True)
             try:
-                return fn(*args, **kwargs)
+                with signals_as_interrupts() if signals else contextlib.nullcontext():
+                    return fn(*args, **kwargs)
             except VaekitError as e:
+                remove_temporaries()
                 _fail(str(e), e.exit_code)
-            except KeyboardInterrupt:
-                _fail("interrupted; no partial output was left behind", 130)
+            except KeyboardInterrupt as e:
+                remove_temporaries()  # what an interruption between a write and its cleanup left
+                if isinstance(e, Terminated):
+                    _fail(f"terminated by {e.signal_name}; {interrupted}", e.exit_code)
+                _fail(f"interrupted; {interrupted}", 130)
 
     return wrapper
 
@@ -457,7 +471,7 @@ def info(file, as_json):
     "--model",
     "-m",
     required=True,
-    help="Model folder to compute the statistics for (config.json is updated).",
+    help="Model folder to compute the statistics for (its config.json is updated; presets are refused).",
 )
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--max-frames", type=int, default=None, help="Use at most this many frames of each video.")
@@ -469,12 +483,16 @@ def stats(folder, model, device, max_frames, dry_run, as_json, quiet):
     """Compute latent normalisation statistics over real videos and store them in the model.
 
     Writes per-channel latents_mean/latents_std and a global shift_factor/scaling_factor into
-    MODEL/config.json, which vaekit.load(...).normalize() and the diffusers adapter use.
+    MODEL/config.json, which vaekit.load(...).normalize() and the diffusers adapter use. A shipped
+    preset (or a model inside an installed package) is never modified: copy its folder first, or
+    print the numbers with --dry-run.
     """
     from .model import resolve_model_dir
-    from .runtime.stats import latent_stats, write_stats
+    from .runtime.stats import check_writable_model, latent_stats, write_stats
 
     model_dir = resolve_model_dir(model)
+    if not dry_run:
+        check_writable_model(model_dir)  # before the work: a preset is never rewritten
     videos = expand_inputs(folder, "video")
     backend = make_backend(str(model_dir), device, "fp32")
     result = latent_stats(backend, videos, make_options(16, "auto", quiet), max_frames)
@@ -608,7 +626,7 @@ def demo(output, model, frames, size, as_json):
     metavar="RUN_DIR OUT_DIR",
     help="Only write RUN_DIR's EMA weights as a model folder.",
 )
-@handle_errors
+@handle_errors(signals=False)
 def train(config, resume, export_model, **overrides):
     """Train a causal video VAE: reconstruction + KL (+ LPIPS), then a 3D PatchGAN from --disc-start.
 
@@ -895,7 +913,9 @@ def weights_list(directory, as_json):
 @click.option("-o", "--output", required=True, help="Artifacts folder (created; one model per folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr.")
-@handle_errors
+@handle_errors(
+    interrupted="files finished before it stay in the folder, not parity-checked; run the export again"
+)
 def export_cmd(model, fmt, part, dtype, profile, clip, device, output, as_json, quiet):
     """Export a model to safetensors, ONNX or TensorRT, and check it against the torch model.
 

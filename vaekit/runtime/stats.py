@@ -12,13 +12,15 @@ import itertools
 import json
 import math
 import os
+import sysconfig
 from pathlib import Path
 
 import torch
 
+from ..errors import OutputError
 from ..io.atomic import atomic_write_bytes
 from ..io.video import iter_frames
-from ..model.folder import CONFIG_NAME
+from ..model.folder import CONFIG_NAME, presets_dirs
 from .backend import Backend
 from .jobs import StreamOptions, frames_to_tensor
 from .streaming import StreamingEncoder
@@ -70,8 +72,35 @@ def latent_stats(
     return result
 
 
+def _protected_roots() -> list[tuple[Path, str]]:
+    """Folders whose model folders are never modified in place: the preset folders and the
+    Python installation's package folders."""
+    roots = [(d, "a shipped preset") for d in presets_dirs()]
+    for key in ("purelib", "platlib"):
+        roots.append((Path(sysconfig.get_path(key)), "inside an installed package"))
+    return roots
+
+
+def check_writable_model(model_dir: str | os.PathLike) -> None:
+    """Refuse (OutputError, one line) to write statistics into a preset or an installed package."""
+    folder = Path(model_dir).resolve()
+    for root, what in _protected_roots():
+        try:
+            root = root.resolve()
+        except OSError:
+            continue
+        if folder == root or root in folder.parents:
+            raise OutputError(
+                f"{model_dir} is {what} ({folder}); vaekit stats does not modify it in place: copy the "
+                f"folder (cp -r {folder} my-model) and pass --model my-model, or add --dry-run "
+                "(with --json for one JSON object) to only print the statistics"
+            )
+
+
 def write_stats(model_dir: str | os.PathLike, stats: dict) -> Path:
-    """Merge the normalisation keys of ``stats`` into ``model_dir/config.json`` (atomically)."""
+    """Merge the normalisation keys of ``stats`` into ``model_dir/config.json`` (atomically); a
+    preset or a folder inside an installed package is refused (:func:`check_writable_model`)."""
+    check_writable_model(model_dir)
     path = Path(model_dir) / CONFIG_NAME
     config = json.loads(path.read_text())
     for key in ("latents_mean", "latents_std", "shift_factor", "scaling_factor"):
