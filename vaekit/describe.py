@@ -33,6 +33,7 @@ def describe_latent(path: Path) -> dict:
         "scaling_factor": i.scaling_factor,
         "shift_factor": i.shift_factor,
         "per_channel_stats": i.latents_mean is not None,
+        "data_blake2b": f"{reader.checksum} (verified)" if reader.checksum else "none (older file, not verified)",
         "vaekit_version": i.vaekit_version,
     }
 

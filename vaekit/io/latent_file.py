@@ -8,13 +8,22 @@ scaling. Latents are stored raw (not normalised for diffusion); apply ``model.no
 The writer streams: latent chunks go to a frame-major scratch file while the video is encoded, and
 on close they are laid out channel-major into the final file (written under a temporary name,
 then renamed). Memory stays flat in video length. The reader gives lazy time slices.
+
+Integrity: the metadata key ``data_blake2b`` holds the BLAKE2b-256 digest (hex) of every byte
+after the header, the tensor data exactly as stored, hashed as the channel-major layout is
+written (no second pass); the header is written first with a placeholder that is filled in last.
+The reader checks the digest and refuses non-finite values (NaN, inf) in one pass over the data
+before anything is decoded. Files from before the checksum still read, with a
+:class:`UnverifiedLatentWarning`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
+import warnings
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +33,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from ..errors import InputError
-from .atomic import atomic_output
+from .atomic import atomic_output, forget_temporary, register_temporary
 
 FORMAT = "vaekit.latent"
 FORMAT_VERSION = 1
@@ -32,6 +41,18 @@ SUFFIX = ".latent.safetensors"
 _HEADER_RESERVE = 16384  # bytes reserved for the JSON header (padded with spaces, 8-aligned)
 _ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
 _NP_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.bfloat16: np.uint16}
+#: metadata key of the checksum of the tensor data; BLAKE2b with a 32-byte digest, as hex
+CHECKSUM_KEY = "data_blake2b"
+_CHECKSUM_PLACEHOLDER = "0" * 64
+_READ_BLOCK = 1 << 22  # bytes per read while verifying (a multiple of every element size)
+
+
+class UnverifiedLatentWarning(UserWarning):
+    """A latent file written before vaekit stored checksums: its data cannot be verified."""
+
+
+def _checksum() -> hashlib.blake2b:
+    return hashlib.blake2b(digest_size=32)
 
 
 @dataclass
@@ -132,6 +153,7 @@ class LatentWriter:
                 continue
             if name not in self._scratch:
                 p = self._tmp.with_name(self._tmp.name + f".{name}")
+                register_temporary(p)
                 self._scratch[name] = (p, open(p, "wb"))
             frames = t.detach().to("cpu", self.dtype).transpose(0, 1).contiguous()  # t, C, H', W'
             self._scratch[name][1].write(_as_numpy(frames).tobytes())
@@ -148,6 +170,7 @@ class LatentWriter:
             for p, f in self._scratch.values():
                 f.close()
                 p.unlink(missing_ok=True)
+                forget_temporary(p)
             self._atomic.__exit__(exc_type, exc, tb)
         return False
 
@@ -166,7 +189,7 @@ class LatentWriter:
         self.info.has_logvar = "logvar" in self._scratch
         frame_bytes = c * h * w * torch.finfo(self.dtype).bits // 8
         tensor_bytes = frame_bytes * self.frames
-        header = {"__metadata__": self.info.to_metadata()}
+        header = {"__metadata__": self.info.to_metadata() | {CHECKSUM_KEY: _CHECKSUM_PLACEHOLDER}}
         for i, name in enumerate(self._scratch):
             header[name] = {
                 "dtype": _ST_DTYPES[self.dtype],
@@ -174,15 +197,22 @@ class LatentWriter:
                 "data_offsets": [i * tensor_bytes, (i + 1) * tensor_bytes],
             }
         blob = json.dumps(header, separators=(",", ":")).encode()
+        key = f'"{CHECKSUM_KEY}":"'.encode()
+        digest_at = 8 + blob.index(key) + len(key)  # where the placeholder's hex digits start
         size = max(_HEADER_RESERVE, -(-len(blob) // 8) * 8)
+        digest = _checksum()
         with open(self._tmp, "wb") as out:
             out.write(struct.pack("<Q", size) + blob + b" " * (size - len(blob)))
             for p, f in self._scratch.values():
                 f.close()
                 frames = np.memmap(p, dtype=_NP_DTYPES[self.dtype], mode="r", shape=(self.frames, c, h, w))
                 for ch in range(c):  # channel-major layout, one channel plane at a time
-                    out.write(np.ascontiguousarray(frames[:, ch]).tobytes())
+                    plane = np.ascontiguousarray(frames[:, ch]).tobytes()
+                    digest.update(plane)
+                    out.write(plane)
                 del frames
+            out.seek(digest_at)
+            out.write(digest.hexdigest().encode())
 
 
 def _as_numpy(t: torch.Tensor) -> np.ndarray:
@@ -190,9 +220,15 @@ def _as_numpy(t: torch.Tensor) -> np.ndarray:
 
 
 class LatentReader:
-    """Lazy reader: ``info``, and time slices of ``mean``/``logvar`` as ``[C, t, H', W']`` tensors."""
+    """Lazy reader: ``info``, and time slices of ``mean``/``logvar`` as ``[C, t, H', W']`` tensors.
 
-    def __init__(self, path: str | os.PathLike):
+    Opening a file checks it (one pass over the data, before anything is decoded): header and
+    metadata, the shape, the ``data_blake2b`` checksum and that every value is finite; any problem
+    is an :class:`InputError` in one line. ``checksum`` is the verified digest (None for a file
+    written before checksums, which warns once).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, verify: bool = True):
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError(f"{self.path}: no such latent file")
@@ -210,6 +246,46 @@ class LatentReader:
             raise InputError(
                 f"{self.path}: latent shape {list(shape)} does not match its metadata "
                 f"{list(self.info.latent_shape)} (frame count / padded size); the file was altered"
+            )
+        self.checksum: str | None = meta.get(CHECKSUM_KEY)
+        if verify:
+            self._verify()
+
+    def _verify(self) -> None:
+        """Hash the stored tensor bytes and look for NaN/inf in them, block by block."""
+        with open(self.path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(n))
+            tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+            dtypes = sorted({v["dtype"] for v in tensors.values()})
+            np_dtype = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16}.get(dtypes[0])
+            if len(dtypes) != 1 or np_dtype is None:
+                raise InputError(f"{self.path}: unexpected tensor dtypes {dtypes}; not a vaekit latent file")
+            digest = _checksum()
+            bad = 0
+            while block := f.read(_READ_BLOCK):
+                digest.update(block)
+                values = np.frombuffer(block, np_dtype, count=len(block) // np.dtype(np_dtype).itemsize)
+                if np_dtype is np.uint16:  # bfloat16: exponent bits all set is inf or NaN
+                    bad += int(np.count_nonzero((values & 0x7F80) == 0x7F80))
+                else:
+                    bad += int(values.size - np.count_nonzero(np.isfinite(values)))
+        if self.checksum is None:
+            warnings.warn(
+                f"{self.path.name} has no data checksum (written by a vaekit before checksums); "
+                "its latents cannot be verified",
+                UnverifiedLatentWarning,
+                stacklevel=3,
+            )
+        elif digest.hexdigest() != self.checksum:
+            raise InputError(
+                f"{self.path}: the latent data does not match the checksum stored when it was written "
+                f"({CHECKSUM_KEY}); the file was altered or damaged: encode the video again"
+            )
+        if bad:
+            raise InputError(
+                f"{self.path}: {bad} latent values are not finite (NaN or inf); the file was altered "
+                "or damaged: encode the video again"
             )
 
     @property
