@@ -4,6 +4,7 @@ diffusion pipelines with whole-tensor, streaming and video-file entry points."""
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,6 +19,39 @@ from .runtime.streaming import DEFAULT_CHUNK_FRAMES, StreamingDecoder, Streaming
 from .runtime.tiling import TileSpec
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+_NAMES = {v: k for k, v in DTYPES.items()}
+
+
+class SlowPrecisionWarning(UserWarning):
+    """Half precision on a CPU without native half kernels: far slower than fp32."""
+
+
+def native_half_on_cpu(dtype: torch.dtype) -> bool:
+    """Whether PyTorch runs ``dtype`` (fp16/bf16) convolutions natively on this CPU (oneDNN with
+    AVX512-FP16/AMX-FP16, resp. AVX512-BF16/AMX-BF16); without, they fall back to slow kernels."""
+    try:
+        if dtype == torch.float16:
+            return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+        if dtype == torch.bfloat16:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without these probes: assume the slow path
+        return False
+    return True
+
+
+def warn_if_slow_precision(device: str | torch.device, dtype: torch.dtype) -> None:
+    """One :class:`SlowPrecisionWarning` for fp16/bf16 on a CPU that has no native kernels for it."""
+    if torch.device(device).type != "cpu" or dtype not in (torch.float16, torch.bfloat16):
+        return
+    if native_half_on_cpu(dtype):
+        return
+    name = _NAMES[dtype]
+    warnings.warn(
+        f"{name} on this CPU runs far slower than fp32 (27x on 64x64 and 72x on 128x128 clips, tiny "
+        f"model, benchmarks/bench_cpu_precision.py): it has no native {name} kernels; use --dtype fp32",
+        SlowPrecisionWarning,
+        stacklevel=3,
+    )
 
 
 def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -122,5 +156,10 @@ def load(
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype = torch.float32,
 ) -> VideoVAE:
-    """Load a model folder (``config.json`` + ``model.safetensors``) or a preset by name."""
-    return load_model(name_or_path, device=device, dtype=parse_dtype(dtype), cls=VideoVAE)
+    """Load a model folder (``config.json`` + ``model.safetensors``) or a preset by name.
+
+    fp16/bf16 on a CPU without native half kernels warn (:class:`SlowPrecisionWarning`): there
+    they run tens of times slower than fp32."""
+    dtype = parse_dtype(dtype)
+    warn_if_slow_precision(device, dtype)
+    return load_model(name_or_path, device=device, dtype=dtype, cls=VideoVAE)
