@@ -1,0 +1,315 @@
+"""Promises under faults: SIGTERM/SIGHUP, temporaries of killed runs, altered latent files,
+presets that must not be rewritten, and the warning for slow half precision on the CPU."""
+
+import hashlib
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import warnings
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from modelkit import small_model
+from safetensors.torch import load_file, save_file
+
+from vaekit import api
+from vaekit.cli import main
+from vaekit.errors import InputError
+from vaekit.interrupt import Terminated, signals_as_interrupts
+from vaekit.io.atomic import _host_tag, atomic_output, remove_stale_temporaries
+from vaekit.io.latent_file import (
+    CHECKSUM_KEY,
+    LatentInfo,
+    LatentReader,
+    LatentWriter,
+    UnverifiedLatentWarning,
+)
+from vaekit.io.synthetic import write_sample_clip
+from vaekit.model import load_model, resolve_model_dir, save_model, weights_sha256
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_model(small_model(torch.float32, seed=1), tmp_path_factory.mktemp("models") / "small")
+
+
+@pytest.fixture(scope="module")
+def small_clip(tmp_path_factory):
+    """64x64, 9 frames: enough for a real latent file, fast with the small model."""
+    return write_sample_clip(tmp_path_factory.mktemp("clips") / "c.mp4", num_frames=9, width=64, height=64)
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output + result.stderr
+    return result
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+# -- SIGTERM / SIGHUP ------------------------------------------------------------------------
+def _vaekit(*args) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "vaekit", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _terminate_while_writing(p: subprocess.Popen, folder, sig=signal.SIGTERM) -> str:
+    """Wait until ``p`` has a temporary file in ``folder``, send ``sig``, return its stderr."""
+    deadline = time.time() + 60
+    while time.time() < deadline and p.poll() is None:
+        if [f for f in folder.iterdir() if ".tmp-" in f.name]:
+            break
+        time.sleep(0.02)
+    assert p.poll() is None, "the command ended before it was signalled: " + p.communicate()[1]
+    time.sleep(0.3)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
+    return err
+
+
+def test_sigterm_during_encode_exits_143_and_leaves_only_the_input(tmp_path, model_dir):
+    src = write_sample_clip(tmp_path / "long.mp4", num_frames=240, width=64, height=64)
+    p = _vaekit("encode", src, "--model", model_dir, "--chunk-frames", "4")
+    err = _terminate_while_writing(p, tmp_path)
+    assert p.returncode == 143, err
+    assert error_lines(err) == [err.strip()] and "terminated by SIGTERM" in err
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["long.mp4"]  # no temp, no .mean scratch
+
+
+def test_sigterm_during_decode_exits_143_and_leaves_only_the_input(tmp_path, model_dir):
+    # a long latent file written directly (random latents of the small model: no slow encode first)
+    model = load_model(model_dir)
+    latent = tmp_path / "long.latent.safetensors"
+    frames = 241
+    with LatentWriter(latent) as w:
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(61):
+            w.write(torch.randn(16, 1, 8, 8, generator=gen))
+        w.info = LatentInfo(
+            model_name="small",
+            model_sha256=weights_sha256(model),
+            source_width=64,
+            source_height=64,
+            padded_width=64,
+            padded_height=64,
+            frame_count=frames,
+            fps=Fraction(24),
+            dtype="",
+            latent_channels=16,
+            temporal_compression=4,
+            spatial_compression=8,
+        )
+    p = _vaekit("decode", latent, "--model", model_dir, "--chunk-frames", "4")
+    err = _terminate_while_writing(p, tmp_path)
+    assert p.returncode == 143, err
+    assert error_lines(err) == [err.strip()] and "terminated by SIGTERM" in err
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["long.latent.safetensors"]
+
+
+def test_sighup_and_sigterm_raise_terminated_and_clean_up(tmp_path):
+    for sig, code in ((signal.SIGHUP, 129), (signal.SIGTERM, 143)):
+        with pytest.raises(Terminated) as caught, signals_as_interrupts():
+            with atomic_output(tmp_path / "x.mp4") as temp:
+                temp.write_bytes(b"partial")
+                os.kill(os.getpid(), sig)
+                time.sleep(1)  # the handler raises before this ends
+        assert caught.value.exit_code == code and isinstance(caught.value, KeyboardInterrupt)
+        assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the previous handlers are back
+
+
+def test_a_signal_ignored_on_purpose_stays_ignored():
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts a process
+    try:
+        with signals_as_interrupts():
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.05)
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_stale_temporaries_of_a_killed_run_are_removed_by_the_next_run(tmp_path, small_clip, model_dir):
+    host, dead = _host_tag(), _dead_pid()
+    other_host = "000000" if host != "000000" else "111111"
+    stale = [
+        tmp_path / f".c.latent.tmp-{dead}-{host}-0123abcd.safetensors",
+        tmp_path / f".c.latent.tmp-{dead}-{host}-0123abcd.safetensors.mean",  # its scratch
+    ]
+    kept = [
+        tmp_path / f".c.latent.tmp-{os.getppid()}-{host}-89abcdef.safetensors",  # a live process
+        tmp_path / f".c.latent.tmp-{dead}-{other_host}-0123abcd.safetensors",  # made on another host
+        tmp_path / f".other.latent.tmp-{dead}-{host}-0123abcd.safetensors",  # another output
+    ]
+    for f in stale + kept:
+        f.write_bytes(b"x" * 100)
+    out = tmp_path / "c.latent.safetensors"
+    run("encode", small_clip, "-o", out, "--model", model_dir)
+    assert out.is_file() and not any(f.exists() for f in stale) and all(f.exists() for f in kept)
+    assert remove_stale_temporaries(out) == []
+
+
+def test_temporary_names_embed_pid_and_host(tmp_path):
+    with atomic_output(tmp_path / "a.latent.safetensors") as temp:
+        assert temp.name.startswith(f".a.latent.tmp-{os.getpid()}-{_host_tag()}-")
+        assert temp.name.endswith(".safetensors")
+
+
+# -- latent integrity ------------------------------------------------------------------------
+@pytest.fixture
+def latent(tmp_path, small_clip, model_dir):
+    out = tmp_path / "c.latent.safetensors"
+    run("encode", small_clip, "-o", out, "--model", model_dir)
+    return out
+
+
+def _data_start(path) -> int:
+    (n,) = struct.unpack("<Q", path.read_bytes()[:8])
+    return 8 + n
+
+
+def test_checksum_is_the_blake2b_of_the_stored_tensor_bytes(latent):
+    raw = latent.read_bytes()
+    meta = json.loads(raw[8 : _data_start(latent)])["__metadata__"]
+    assert meta[CHECKSUM_KEY] == hashlib.blake2b(raw[_data_start(latent) :], digest_size=32).hexdigest()
+    assert set(load_file(str(latent))) == {"mean"}  # still a plain safetensors file
+    assert LatentReader(latent).checksum == meta[CHECKSUM_KEY]
+
+
+def test_flipped_bytes_are_refused(tmp_path, latent, model_dir):
+    raw = bytearray(latent.read_bytes())
+    at = _data_start(latent) + (len(raw) - _data_start(latent)) // 3
+    raw[at : at + 16] = bytes(b ^ 0xFF for b in raw[at : at + 16])
+    latent.write_bytes(bytes(raw))
+    for cmd in (["decode", latent], ["info", latent]):
+        r = run(*cmd, "--model", model_dir, ok=False) if cmd[0] == "decode" else run(*cmd, ok=False)
+        assert r.exit_code == 2, r.stderr
+        assert error_lines(r.stderr) == [r.stderr.strip()] and "does not match the checksum" in r.stderr
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["c.latent.safetensors"]  # nothing written
+    with pytest.raises(InputError, match="checksum"):
+        LatentReader(latent)
+
+
+def test_nans_with_a_matching_checksum_are_refused(tmp_path, latent, model_dir):
+    raw = bytearray(latent.read_bytes())
+    start = _data_start(latent)
+    values = np.frombuffer(raw, np.float32, offset=start).copy()
+    values[np.random.default_rng(0).choice(values.size, 64, replace=False)] = np.nan
+    raw[start:] = values.tobytes()
+    meta_at = raw.index(f'"{CHECKSUM_KEY}":"'.encode()) + len(CHECKSUM_KEY) + 4
+    raw[meta_at : meta_at + 64] = hashlib.blake2b(bytes(raw[start:]), digest_size=32).hexdigest().encode()
+    latent.write_bytes(bytes(raw))
+    r = run("decode", latent, "--model", model_dir, ok=False)
+    assert r.exit_code == 2, r.stderr
+    assert error_lines(r.stderr) == [r.stderr.strip()] and "64 latent values are not finite" in r.stderr
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["c.latent.safetensors"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_non_finite_half_values_are_found(tmp_path, dtype):
+    path = tmp_path / "h.latent.safetensors"
+    z = torch.zeros(4, 3, 3, 4)
+    z[1, 2, 0, 0], z[3, 0, 2, 1] = float("nan"), float("inf")
+    with LatentWriter(path, dtype) as w:
+        w.write(z)
+        w.info = LatentInfo("m", "ab" * 32, 30, 20, 32, 24, 9, Fraction(24), "", 4, 4, 8)
+    with pytest.raises(InputError, match="2 latent values are not finite"):
+        LatentReader(path)
+
+
+def test_a_file_from_before_checksums_decodes_with_a_note(tmp_path, latent, model_dir):
+    meta = LatentReader(latent).info.to_metadata()
+    assert CHECKSUM_KEY not in meta
+    old = tmp_path / "old.latent.safetensors"
+    save_file(load_file(str(latent)), str(old), metadata=meta)
+    r = run("decode", old, "--model", model_dir)
+    notes = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert len(notes) == 1 and "no data checksum" in notes[0] and (tmp_path / "old.decoded.mp4").is_file()
+    with pytest.warns(UnverifiedLatentWarning):
+        assert LatentReader(old).checksum is None
+    assert "not verified" in run("info", old).stdout
+
+
+# -- presets are never rewritten -------------------------------------------------------------
+def test_stats_refuses_the_shipped_preset_and_leaves_it_unchanged(small_clip):
+    config = resolve_model_dir("tiny") / "config.json"
+    before = config.read_bytes()
+    for extra in ([], ["--json"]):
+        r = run("stats", small_clip, "--model", "tiny", *extra, ok=False)
+        assert r.exit_code == 3 and error_lines(r.stderr) == [r.stderr.strip()]
+        assert "shipped preset" in r.stderr and "cp -r" in r.stderr and "--dry-run" in r.stderr
+    r = run("stats", small_clip, "--model", resolve_model_dir("tiny"), ok=False)  # by path, too
+    assert r.exit_code == 3 and "shipped preset" in r.stderr
+    d = json.loads(run("stats", small_clip, "--model", "tiny", "--dry-run", "--json").stdout)
+    assert len(d["latents_mean"]) == 16 and "written_to" not in d
+    assert config.read_bytes() == before
+
+
+def test_stats_updates_a_copy_of_a_model_folder(tmp_path, small_clip, model_dir):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for f in model_dir.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    d = json.loads(run("stats", small_clip, "--model", folder, "--json").stdout)
+    assert d["written_to"] == str(folder / "config.json")
+    assert json.loads((folder / "config.json").read_text())["latents_std"] == d["latents_std"]
+    assert (model_dir / "config.json").read_bytes() != (folder / "config.json").read_bytes()
+
+
+# -- half precision on the CPU ---------------------------------------------------------------
+def _warnings(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("warning:")]
+
+
+def test_half_precision_on_a_cpu_without_native_kernels_warns_once(
+    tmp_path, small_clip, model_dir, monkeypatch
+):
+    monkeypatch.setattr(api, "native_half_on_cpu", lambda dtype: False)
+    for dtype in ("fp16", "bf16"):
+        r = run("encode", small_clip, "-o", tmp_path / f"{dtype}.latent.safetensors", "--model", model_dir,
+                "--dtype", dtype, "--device", "cpu")  # fmt: skip
+        (line,) = _warnings(r.stderr)
+        assert f"{dtype} on this CPU runs far slower than fp32" in line and "--dtype fp32" in line
+    r = run("encode", small_clip, "-o", tmp_path / "fp32.latent.safetensors", "--model", model_dir,
+            "--dtype", "fp32", "--device", "cpu")  # fmt: skip
+    assert _warnings(r.stderr) == []
+    monkeypatch.setattr(api, "native_half_on_cpu", lambda dtype: True)  # e.g. AVX512-FP16 / AMX
+    r = run("encode", small_clip, "-o", tmp_path / "n.latent.safetensors", "--model", model_dir,
+            "--dtype", "fp16")  # fmt: skip
+    assert _warnings(r.stderr) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        api.load(model_dir, dtype="fp32")  # the API: no warning for fp32 either
+
+
+def test_the_cpu_probe_sees_a_cpu_without_native_half_kernels(tmp_path, small_clip, model_dir):
+    # oneDNN limited to AVX2, as on CPUs without AVX512-FP16/BF16 or AMX: the slow fallback
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2", OMP_NUM_THREADS="1")
+    out = tmp_path / "x.latent.safetensors"
+    p = subprocess.run(
+        [sys.executable, "-m", "vaekit", "encode", small_clip, "-o", out, "--model", model_dir, "--dtype", "fp16"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 0 and len(_warnings(p.stderr)) == 1 and "fp16 on this CPU" in p.stderr
