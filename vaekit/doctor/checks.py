@@ -269,7 +269,7 @@ def check_bookkeeping(records: list[Record], ctx: Context) -> Finding:
             "The logged losses do not add up: " + "; ".join(broken) + ". Every other verdict reads these "
             "numbers, so they cannot be trusted until the log is right.",
             evidence,
-            advice="Fix the loss or logging code so the identities of DESIGN.md (Training) hold in every "
+            advice="Fix the loss or logging code so the identities of docs/DESIGN.md (Training) hold in every "
             "line (a weight stored but not applied, or a term logged before/after scaling, are the usual "
             "causes).",
         )

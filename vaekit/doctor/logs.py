@@ -39,7 +39,7 @@ class DoctorError(InputError):
     exit_code = 2
 
 
-#: The loss keys of DESIGN.md ("Training"), logged by ``vaekit train`` on every log line.
+#: The loss keys of docs/DESIGN.md ("Training"), logged by ``vaekit train`` on every log line.
 LOSS_KEYS = (
     "rec_loss",
     "perception_loss",

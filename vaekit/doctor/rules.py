@@ -56,7 +56,7 @@ class Rules:
     kl_silenced: float = 1e-6
     kl_dominant_watch: float = 0.5
     kl_dominant_act: float = 0.9
-    # d_weight; DESIGN.md clamps the ratio at 1e4. The watch level is ours.
+    # d_weight; docs/DESIGN.md clamps the ratio at 1e4. The watch level is ours.
     d_weight_watch: float = 100.0
     d_weight_clamp: float = 1e4
     # trend over the window: relative change of the median between its halves.

@@ -1,5 +1,5 @@
 """Export a model to safetensors, ONNX and TensorRT, check every export against the torch model,
-and read artifact folders back as streaming backends (see DESIGN.md, "Export and backends")."""
+and read artifact folders back as streaming backends (see docs/DESIGN.md, "Export and backends")."""
 
 from .artifacts import Artifact, open_backend, read_artifacts
 from .errors import ExportError

@@ -1,6 +1,6 @@
 """Building blocks of the causal video VAE.
 
-Three rules make every block streamable (see DESIGN.md, "Streaming"):
+Three rules make every block streamable (see docs/DESIGN.md, "Streaming"):
 
 * across frame groups, mixing only looks back: :class:`CausalTemporalConv` and the v2
   :class:`MotionMix` take their left context from an explicit cache tensor (the last

@@ -1,4 +1,4 @@
-"""The loss of the two-phase schedule, on one page, with the identities of DESIGN.md ("Training").
+"""The loss of the two-phase schedule, on one page, with the identities of docs/DESIGN.md ("Training").
 
 Every logged value is computed here from the very tensors the optimisers use::
 

@@ -3,7 +3,7 @@
 Only rank 0 writes. ``metrics.jsonl`` holds one JSON object per line: training lines (``step``,
 ``epoch``, ``phase``, ``lr``, ``samples_per_s``, ``global_batch_size`` and the loss keys) and
 validation lines (``step``, ``epoch`` and ``val/...`` keys). Numbers are written at full double
-precision, so the identities of DESIGN.md can be checked on the file itself. On resume, lines
+precision, so the identities of docs/DESIGN.md can be checked on the file itself. On resume, lines
 at or after the resumed step are dropped first, so a resumed run's file equals an uninterrupted
 one's.
 """
@@ -72,7 +72,7 @@ class RunLog:
 def train_record(
     step: int, epoch: int, phase: str, lr: float, samples_per_s: float, global_batch: int, values
 ) -> dict:
-    """A training line: the bookkeeping keys, then the loss keys in DESIGN.md order."""
+    """A training line: the bookkeeping keys, then the loss keys in docs/DESIGN.md order."""
     record = {"step": step, "epoch": epoch, "phase": phase, "lr": lr, "samples_per_s": samples_per_s,
               "global_batch_size": global_batch}  # fmt: skip
     record.update(zip(LOSS_KEYS, (float(v) for v in values), strict=True))
