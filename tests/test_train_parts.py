@@ -231,3 +231,28 @@ def test_color_augment_is_a_training_only_reader_option():
     jittered = ClipReader(5, 32, 1, color_augment=True).read(items[0], torch.Generator().manual_seed(0))
     assert plain.shape == jittered.shape and not torch.equal(plain, jittered)
     assert Recipe().color_augment is False  # off unless a recipe asks (train/tiny.toml does)
+
+
+# -- warm start across architectures ------------------------------------------------------------
+def test_init_weights_of_a_v1_model_warm_start_a_v2_model(tmp_path):
+    """A v2 recipe with v1 init_weights starts as the v1 model (new branches are no-ops)."""
+    from modelkit import SMALL, small_model
+    from trainkit import small_recipe
+
+    from vaekit.model import VAEConfig, load_model, save_model
+    from vaekit.train import train
+
+    v1 = save_model(small_model(torch.float32, seed=3), tmp_path / "v1")
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "config.json").write_text(
+        VAEConfig(**SMALL, resample_kernel=3, motion_levels=[1, 2], group_mixing=True).to_json()
+    )
+    start = load_model(train(small_recipe(v2, tmp_path / "run", init_weights=str(v1), max_steps=0))["model"])
+    assert not start.config.is_v1
+    x = torch.rand(1, 3, 5, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(start.encode(x).mean, load_model(v1).encode(x).mean, atol=1e-5, rtol=1e-5)
+    (v2 / "config.json").write_text(VAEConfig(**{**SMALL, "channels": [8, 16, 32]}).to_json())
+    with pytest.raises(InputError, match="another architecture"):
+        train(small_recipe(v2, tmp_path / "run2", init_weights=str(v1), max_steps=0))
