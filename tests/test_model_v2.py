@@ -19,7 +19,7 @@ from vaekit.model.layers import Downsample, GroupMix, Upsample
 from vaekit.runtime import StreamingEncoder, TileSpec, TorchBackend, decode_all, encode_all
 
 V2 = dict(resample_kernel=3, motion_levels=[1, 2], group_mixing=True)
-TINY_DIR = Path(__file__).resolve().parents[1] / "models" / "tiny"
+TINY_DIR = Path(__file__).resolve().parents[1] / "models" / "tiny-v1"
 
 
 def perturb_(model: CausalVideoVAE, seed: int = 1, scale: float = 0.05) -> CausalVideoVAE:
@@ -42,7 +42,7 @@ def v2_model(lead_in="replicate", dtype=torch.float64, seed=0, **extra) -> Causa
 def tiny() -> CausalVideoVAE:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return load_model("tiny")
+        return load_model("tiny-v1")
 
 
 _MODELS = {lead: v2_model(lead) for lead in ("zeros", "replicate")}
@@ -133,7 +133,7 @@ def test_v1_config_json_round_trips_byte_identical():
 
 def test_v1_tiny_gives_the_numbers_it_always_did():
     """Golden values of the shipped tiny model computed with vaekit before v2 existed (fp64)."""
-    m = load_model("tiny", dtype=torch.float64)
+    m = load_model("tiny-v1", dtype=torch.float64)
     with safe_open(str(TINY_DIR / "model.safetensors"), "pt") as f:
         assert sorted(f.keys()) == sorted(m.state_dict())
     assert len(m.encoder.init_cache(1, 64, 64)) == 4 and len(m.decoder.init_cache(1, 8, 8)) == 6

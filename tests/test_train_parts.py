@@ -25,8 +25,9 @@ def test_shipped_recipes_load_and_round_trip(name):
     recipe = Recipe.from_toml(REPO / "train" / f"{name}.toml")
     again = Recipe.from_mapping(tomllib.loads(recipe.to_toml()))
     assert again == recipe
-    if name == "tiny":  # runs on this CPU without LPIPS weights
-        assert recipe.perceptual_weight == 0.0 and recipe.model == "tiny"
+    if name == "tiny":  # the shipped model's recipe: v2 warm-started from v1, real LPIPS on one frame
+        assert recipe.model == "tiny" and recipe.init_weights == "tiny-v1"
+        assert recipe.perceptual_weight > 0 and recipe.lpips_frames == 1 and recipe.disc_start < recipe.max_steps
     else:
         assert recipe.perceptual_weight > 0 and recipe.grad_checkpointing and recipe.mixed_precision == "bf16"
 
