@@ -123,15 +123,21 @@ def test_sigterm_during_decode_exits_143_and_leaves_only_the_input(tmp_path, mod
 
 
 def test_sighup_and_sigterm_raise_terminated_and_clean_up(tmp_path):
-    for sig, code in ((signal.SIGHUP, 129), (signal.SIGTERM, 143)):
-        with pytest.raises(Terminated) as caught, signals_as_interrupts():
-            with atomic_output(tmp_path / "x.mp4") as temp:
-                temp.write_bytes(b"partial")
-                os.kill(os.getpid(), sig)
-                time.sleep(1)  # the handler raises before this ends
-        assert caught.value.exit_code == code and isinstance(caught.value, KeyboardInterrupt)
-        assert list(tmp_path.iterdir()) == []
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the previous handlers are back
+    # default dispositions, as a shell starts a command (the test runner may run under nohup)
+    before = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGHUP, signal.SIGTERM)}
+    try:
+        for sig, code in ((signal.SIGHUP, 129), (signal.SIGTERM, 143)):
+            with pytest.raises(Terminated) as caught, signals_as_interrupts():
+                with atomic_output(tmp_path / "x.mp4") as temp:
+                    temp.write_bytes(b"partial")
+                    os.kill(os.getpid(), sig)
+                    time.sleep(1)  # the handler raises before this ends
+            assert caught.value.exit_code == code and isinstance(caught.value, KeyboardInterrupt)
+            assert list(tmp_path.iterdir()) == []
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the previous handlers are back
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def test_a_signal_ignored_on_purpose_stays_ignored():

@@ -127,7 +127,10 @@ def test_suite_photos_are_held_out_of_the_tiny_recipe():
         pytest.skip("train/tiny.toml is not in this checkout")
     data = tomllib.loads(recipe.read_text())["data"]["data"]
     trained = {
-        p for entry in data if entry.startswith("builtin:photos:") for p in entry.split(":", 2)[2].split(",")
+        p
+        for entry in data
+        if entry.startswith(("builtin:photos:", "builtin:motion:"))
+        for p in entry.split(":", 2)[2].split(",")
     }
     assert trained and not trained & set(HELD_OUT_PHOTOS)
 
