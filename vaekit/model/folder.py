@@ -108,6 +108,8 @@ def load_model(
 def preset_with_fingerprint(sha256: str) -> str | None:
     """The name of the shipped (or ``$VAEKIT_MODELS``) preset whose weights have this fingerprint."""
     for name in list_presets():
+        if not (resolve_model_dir(name) / WEIGHTS_NAME).is_file():
+            continue  # a preset without weights (base) cannot have made a latent worth decoding
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
