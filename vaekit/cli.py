@@ -252,6 +252,42 @@ def emit(result: dict, as_json: bool, human: str) -> None:
     click.echo(json.dumps(result) if as_json else human)
 
 
+def batch_options(fn):
+    """--fail-fast / --skip-existing: how a command goes through several inputs."""
+    fn = click.option(
+        "--skip-existing",
+        is_flag=True,
+        help="Skip inputs whose output already exists and is complete.",
+    )(fn)
+    return click.option(
+        "--fail-fast",
+        is_flag=True,
+        help="Stop at the first input that fails (default: report it, go on, exit non-zero at the end).",
+    )(fn)
+
+
+def run_each(files, outs, job, as_json: bool, human, fail_fast: bool, skip_existing: bool) -> None:
+    """``job(src, dst)`` for every input (see :mod:`vaekit.runtime.batch`): one line per output
+    (``human(result, dst)``), one ``error:`` line per failed input, a summary and a non-zero exit
+    at the end if any failed; each output is locked while it is written."""
+    from .runtime.batch import run_batch
+
+    def report(r: dict) -> None:
+        if "skipped" in r:
+            emit(r, as_json, f"{r['output']}  skipped: {r['skipped']}")
+        else:
+            emit(r, as_json, human(r, r["output"]))
+
+    run_batch(
+        list(zip(files, outs)),
+        job,
+        report=report,
+        fail_line=lambda line: click.echo(line, err=True),
+        fail_fast=fail_fast,
+        skip_existing=skip_existing,
+    )
+
+
 # -- commands ------------------------------------------------------------------------------
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="vaekit")
@@ -273,6 +309,7 @@ def main():
 @click.option("-o", "--output", help="Output file (one input) or folder. Default: beside each input.")
 @stream_options
 @backend_options
+@batch_options
 @click.option("--save-logvar", is_flag=True, help="Also store the posterior log-variance (for sampling).")
 @click.option(
     "--latent-dtype",
@@ -296,6 +333,8 @@ def encode(
     latent_dtype,
     backend,
     artifacts,
+    fail_fast,
+    skip_existing,
 ):
     """Encode videos (or images) into NAME.latent.safetensors files.
 
@@ -310,22 +349,20 @@ def encode(
     files = expand_inputs(inputs, "video")
     outs = output_paths(files, output, default_latent_path)
     backend = make_backend(model, device, dtype, backend, artifacts)
-    for src, dst in zip(files, outs):
-        r = encode_file(
-            backend,
-            src,
-            dst,
-            opts,
-            save_logvar=save_logvar,
-            latent_dtype=parse_dtype(latent_dtype),
+
+    def job(src, dst):
+        return encode_file(
+            backend, src, dst, opts, save_logvar=save_logvar, latent_dtype=parse_dtype(latent_dtype)
         )
+
+    def human(r, dst):
         shape = "x".join(map(str, r["latent_shape"]))
-        emit(
-            r,
-            as_json,
+        return (
             f"{dst}  latents {shape}  from {r['frames']} frames {r['width']}x{r['height']} "
-            f"@ {r['fps']} fps  ({r['frames_per_s']} frames/s)",
+            f"@ {r['fps']} fps  ({r['frames_per_s']} frames/s)"
         )
+
+    run_each(files, outs, job, as_json, human, fail_fast, skip_existing)
 
 
 def _video_options(fn):
@@ -362,6 +399,7 @@ def _video_options(fn):
 )
 @stream_options
 @backend_options
+@batch_options
 @_video_options
 @handle_errors
 def decode(
@@ -379,6 +417,8 @@ def decode(
     audio_from,
     backend,
     artifacts,
+    fail_fast,
+    skip_existing,
 ):
     """Decode NAME.latent.safetensors files into videos (mp4 by default).
 
@@ -392,14 +432,17 @@ def decode(
     files = expand_inputs(latents, "latent")
     outs = output_paths(files, output, default_video_path, audio_from)
     backend = make_backend(model, device, dtype, backend, artifacts)
-    for src, dst in zip(files, outs):
-        r = decode_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
-        emit(
-            r,
-            as_json,
+
+    def job(src, dst):
+        return decode_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
+
+    def human(r, dst):
+        return (
             f"{dst}  {r['frames']} frames {r['width']}x{r['height']} @ {r['fps']} fps  "
-            f"({r['frames_per_s']} frames/s)",
+            f"({r['frames_per_s']} frames/s)"
         )
+
+    run_each(files, outs, job, as_json, human, fail_fast, skip_existing)
 
 
 @main.command()
@@ -411,6 +454,7 @@ def decode(
 )
 @stream_options
 @backend_options
+@batch_options
 @_video_options
 @handle_errors
 def roundtrip(
@@ -428,6 +472,8 @@ def roundtrip(
     audio_from,
     backend,
     artifacts,
+    fail_fast,
+    skip_existing,
 ):
     """Encode and decode videos in one stream; print PSNR and SSIM against the source.
 
@@ -441,14 +487,17 @@ def roundtrip(
     files = expand_inputs(inputs, "video")
     outs = output_paths(files, output, default_roundtrip_path, audio_from)
     backend = make_backend(model, device, dtype, backend, artifacts)
-    for src, dst in zip(files, outs):
-        r = roundtrip_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
-        emit(
-            r,
-            as_json,
+
+    def job(src, dst):
+        return roundtrip_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
+
+    def human(r, dst):
+        return (
             f"{dst}  {r['frames']} frames {r['width']}x{r['height']}  PSNR {r['psnr']:.2f} dB  "
-            f"SSIM {r['ssim']:.4f}  ({r['frames_per_s']} frames/s)",
+            f"SSIM {r['ssim']:.4f}  ({r['frames_per_s']} frames/s)"
         )
+
+    run_each(files, outs, job, as_json, human, fail_fast, skip_existing)
 
 
 @main.command()
