@@ -117,7 +117,12 @@ def exported(tmp_path_factory):
 
 def test_cli_export_reports_files_and_parity(exported):
     out, result = exported
-    assert result["files"] == [str(out / "config.json"), str(out / "model.safetensors")]
+    assert result["artifacts"] == [str(out / "config.json"), str(out / "model.safetensors")]
+    # every file the export wrote, and only those: artifacts, parity report, manifest
+    assert result["files"] == [
+        str(out / n) for n in ("config.json", "model.safetensors", "parity.safetensors.json", "manifest.json")
+    ]
+    assert sorted(result["files"]) == sorted(str(p) for p in out.iterdir())
     assert result["parity"] == {
         "safetensors": {"passed": True, "not_run": 0, "report": str(out / "parity.safetensors.json")}
     }

@@ -1,6 +1,7 @@
 """Promises under faults: SIGTERM/SIGHUP, temporaries of killed runs, altered latent files,
 presets that must not be rewritten, and the warning for slow half precision on the CPU."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -22,6 +23,8 @@ from safetensors.torch import load_file, save_file
 from vaekit import api
 from vaekit.cli import main
 from vaekit.errors import InputError
+from vaekit.export import ExportError, export, load_profile, parity
+from vaekit.export.profiles import Range
 from vaekit.interrupt import Terminated, signals_as_interrupts
 from vaekit.io.atomic import _host_tag, atomic_output, remove_stale_temporaries
 from vaekit.io.latent_file import (
@@ -319,3 +322,76 @@ def test_the_cpu_probe_sees_a_cpu_without_native_half_kernels(tmp_path, small_cl
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert p.returncode == 0 and len(_warnings(p.stderr)) == 1 and "fp16 on this CPU" in p.stderr
+
+
+# -- exports: staged, moved in after parity; backends run only what a manifest lists ---------
+EXPORT_PROFILE = dataclasses.replace(
+    load_profile("256p"), name="test", chunk_frames=8, height=Range(32, 64, 64), width=Range(32, 64, 64)
+)
+
+
+@pytest.fixture(scope="module")
+def small_onnx(tmp_path_factory):
+    """A complete ONNX export (step graphs) of the small model."""
+    out = tmp_path_factory.mktemp("exports") / "small-onnx"
+    export(small_model(torch.float32, seed=1), "onnx", out, profile=EXPORT_PROFILE)
+    return out
+
+
+def _encode_with(artifacts, clip, out):
+    return run("encode", clip, "-o", out, "--backend", "onnx", "--artifacts", artifacts, ok=False)
+
+
+def test_an_interrupted_export_adds_nothing_to_the_folder(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C (or SIGTERM, the same exception) during the parity check
+
+    monkeypatch.setattr(parity, "safetensors_checks", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export(small_model(torch.float32, seed=1), "safetensors", tmp_path / "out", profile=EXPORT_PROFILE)
+    assert list(tmp_path.iterdir()) == []  # no folder, no staging folder
+
+
+def test_a_failed_parity_check_keeps_only_its_report(tmp_path, monkeypatch):
+    real = parity.safetensors_checks
+
+    def failing(*args, **kwargs):
+        checks = real(*args, **kwargs)
+        return [dataclasses.replace(checks[0], max_abs_error=1.0), *checks[1:]]
+
+    monkeypatch.setattr(parity, "safetensors_checks", failing)
+    with pytest.raises(ExportError, match="parity.safetensors.failed.json"):
+        export(small_model(torch.float32, seed=1), "safetensors", tmp_path / "out", profile=EXPORT_PROFILE)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["parity.safetensors.failed.json"]
+
+
+def test_graphs_without_a_manifest_are_refused(tmp_path, small_clip, small_onnx):
+    partial = tmp_path / "partial"  # what an interrupted export used to leave: graphs, no parity
+    partial.mkdir()
+    for f in small_onnx.glob("*.step.onnx"):
+        (partial / f.name).write_bytes(f.read_bytes())
+    r = _encode_with(partial, small_clip, tmp_path / "x.latent.safetensors")
+    assert r.exit_code == 2 and error_lines(r.stderr) == [r.stderr.strip()]
+    assert "no manifest.json" in r.stderr and f"vaekit export --format onnx -o {partial}` again" in r.stderr
+    assert not (tmp_path / "x.latent.safetensors").exists()
+    # a complete export runs; a graph changed after its parity check does not
+    assert _encode_with(small_onnx, small_clip, tmp_path / "ok.latent.safetensors").exit_code == 0
+    for f in small_onnx.iterdir():
+        (partial / f.name).write_bytes(f.read_bytes())
+    graph = partial / "encoder.step.onnx"
+    graph.write_bytes(graph.read_bytes() + b"\0")
+    r = _encode_with(partial, small_clip, tmp_path / "y.latent.safetensors")
+    assert r.exit_code == 2 and "changed since it was exported" in r.stderr
+    manifest = json.loads((small_onnx / "manifest.json").read_text())
+    assert manifest["exports"]["onnx"]["parity"] == "passed"
+    assert set(manifest["exports"]["onnx"]["files"]) == {p.name for p in small_onnx.glob("*.onnx")}
+
+
+def test_staging_folders_of_a_killed_export_are_removed_by_the_next(tmp_path):
+    stale = tmp_path / f".out.tmp-{_dead_pid()}-{_host_tag()}-0123abcd"
+    stale.mkdir()
+    (stale / "encoder.step.onnx").write_bytes(b"x")
+    export(small_model(torch.float32, seed=1), "safetensors", tmp_path / "out", profile=EXPORT_PROFILE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+

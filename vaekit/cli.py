@@ -962,9 +962,7 @@ def weights_list(directory, as_json):
 @click.option("-o", "--output", required=True, help="Artifacts folder (created; one model per folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr.")
-@handle_errors(
-    interrupted="files finished before it stay in the folder, not parity-checked; run the export again"
-)
+@handle_errors(interrupted="nothing was added to the folder (exports are moved in after their parity check)")
 def export_cmd(model, fmt, part, dtype, profile, clip, device, output, as_json, quiet):
     """Export a model to safetensors, ONNX or TensorRT, and check it against the torch model.
 
@@ -972,7 +970,9 @@ def export_cmd(model, fmt, part, dtype, profile, clip, device, output, as_json, 
     vaekit export --model tiny --format onnx -o exports/tiny
     vaekit encode clip.mp4 --backend onnx --artifacts exports/tiny
     Every export is run on a real clip against the torch model; the max abs errors are printed
-    and stored as parity.FORMAT.json in the folder. A failed check exits with code 6.
+    and stored as parity.FORMAT.json in the folder. The export is made in a hidden folder next to
+    -o and moved in, with manifest.json, only when parity passed; --backend onnx|tensorrt runs only
+    what the manifest lists. A failed check exits with code 6 (its numbers: parity.FORMAT.failed.json).
     """
     from .export import export
 
@@ -981,7 +981,8 @@ def export_cmd(model, fmt, part, dtype, profile, clip, device, output, as_json, 
     result = {
         "format": fmt,
         "output": str(r.out_dir),
-        "files": [str(f) for f in r.files],
+        "files": [str(f) for f in r.written],
+        "artifacts": [str(f) for f in r.files],
         "parity": {
             k: {"passed": rep.passed, "not_run": rep.not_run, "report": str(path)}
             for k, (rep, path) in r.reports.items()
@@ -990,7 +991,8 @@ def export_cmd(model, fmt, part, dtype, profile, clip, device, output, as_json, 
     emit(
         result,
         as_json,
-        f"{r.out_dir}  {len(r.files)} files  parity: "
+        f"{r.out_dir}  {len(r.written)} files ({len(r.files)} artifacts, "
+        f"{len(r.reports)} parity report{'s' if len(r.reports) > 1 else ''}, manifest.json)  parity: "
         + ", ".join(f"{k} {rep.summary()}" for k, (rep, _) in r.reports.items()),
     )
 

@@ -1,12 +1,16 @@
 """Artifact folders: what ``vaekit export -o DIR`` wrote, read back and checked against a model.
 
-Layout (every file self-describing; there is no separate index to go stale)::
+Layout (every artifact self-describing; ``manifest.json`` says which exports are complete)::
 
     DIR/config.json, DIR/model.safetensors     --format safetensors (a model folder: vaekit.load(DIR))
     DIR/{encoder,decoder}.{step,clip}.onnx     --format onnx (GraphSpec in metadata_props)
     DIR/{encoder,decoder}.step.plan            --format tensorrt (engines built from the step graphs)
     DIR/{encoder,decoder}.step.plan.json       their sidecars (GraphSpec, shapes, TensorRT version, GPU)
     DIR/parity.{safetensors,onnx,tensorrt}.json  max errors against the torch model
+    DIR/manifest.json                          per format: files, sizes, BLAKE2b, parity passed
+
+An export is staged in a hidden folder and moved in only when its parity passed (see
+:mod:`.manifest`); backends run only files the manifest lists with their exact bytes.
 
 :func:`open_backend` turns a folder into a streaming backend for ``--backend onnx|tensorrt|torch``;
 :func:`check_export_target` keeps one folder to one model (and one dtype for graphs and engines).
@@ -27,6 +31,7 @@ from ..model import load_model, weights_sha256
 from ..model.folder import CONFIG_NAME, WEIGHTS_NAME
 from ..runtime.backend import Backend, TorchBackend
 from ..runtime.graph_spec import GraphSpec
+from .manifest import read_manifest, require_passed
 
 BACKENDS = ("torch", "onnx", "tensorrt")
 ENGINE_SUFFIX = ".plan"
@@ -153,17 +158,21 @@ def open_backend(
             raise InputError(
                 f"{root} has no {CONFIG_NAME}; make a model folder with `vaekit export --format safetensors -o {root}`"
             )
+        if "safetensors" in (read_manifest(root) or {}).get("exports", {}):  # exported, not a plain folder
+            require_passed(root, "safetensors", [root / CONFIG_NAME, root / WEIGHTS_NAME])
         backend: Backend = TorchBackend(load_model(root, device=device, dtype=dtype))
     elif kind == "onnx":
         from ..runtime.onnx_backend import OnnxBackend
 
         parts = _parts(root, ".onnx", "ONNX step graphs", "onnx")
+        require_passed(root, "onnx", list(parts.values()))
         backend = OnnxBackend(parts.get("encoder"), parts.get("decoder"), device, where=str(root))
     elif kind == "tensorrt":
         from ..runtime.tensorrt_backend import TensorRTBackend, require_tensorrt
 
         require_tensorrt()
         parts = _parts(root, ENGINE_SUFFIX, "TensorRT engines", "tensorrt")
+        require_passed(root, "tensorrt", [f for p in parts.values() for f in (p, sidecar_path(p))])
         backend = TensorRTBackend(parts.get("encoder"), parts.get("decoder"), device, where=str(root))
     else:
         raise InputError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")

@@ -125,7 +125,7 @@ class ParityReport:
     def raise_if_failed(self, path: Path) -> None:
         failed = [c for c in self.checks if not c.passed]
         if failed:
-            worst = max(failed, key=lambda c: c.max_abs_error / c.tolerance)
+            worst = max(failed, key=lambda c: c.max_abs_error / max(c.tolerance, 1e-30))  # fp32 safetensors: 0
             raise ExportError(
                 f"parity failed for {len(failed)} check(s); worst: {worst.artifact} {worst.quantity} max abs error "
                 f"{worst.max_abs_error:.3e} > {worst.tolerance:.0e} (details in {path})"
