@@ -4,39 +4,54 @@ Accepted inputs:
 
 * a vaekit run folder (``metrics.jsonl`` + ``config.toml``, the resolved recipe);
 * any JSON-lines file with one object per log step (nested objects are flattened);
-* a plain-text log from another trainer in which each line carries ``key: value`` or
-  ``key=value`` pairs, e.g. taming / Open-Sora-Plan style lines such as
-  ``Epoch 1 step 80: rec_loss: 0.0205, perception_loss: 0.03`` or python dict reprs such as
-  ``{'train/rec_loss': 0.0205, 'train/kl_loss': 36706.1}``.
+* a CSV log: PyTorch Lightning's ``metrics.csv``, a wandb export (:mod:`.formats.tables`);
+* TensorBoard event files, or a folder holding them (:mod:`.formats.tensorboard_events`);
+* a plain-text log from another trainer: ``key: value`` / ``key=value`` pairs, dict reprs, tqdm and
+  Lightning progress bars, MetricLogger lines, split ``(Generator)`` / ``(Discriminator)`` lines
+  (:mod:`.formats.text`).
 
-Keys are normalised (``train/`` prefixes stripped, a few common aliases mapped to the vaekit
-names); unknown keys are kept and ignored by the rules. Every number remembers how many digits it
-was printed with, so the bookkeeping checks can tell rounding from a real mismatch.
+Keys are mapped to vaekit's names through the one alias table (:mod:`.aliases`); keys it does not
+recognise are kept, ignored by the rules, and listed in the report. Steps and epochs come from
+the log's own counters (:mod:`.positions`). Every number remembers how many digits it was printed
+with, so the bookkeeping checks can tell rounding from a real mismatch.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-import re
-import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vaekit.errors import InputError
+from .aliases import DEFAULT_TABLE, AliasTable, KeyName
+from .errors import DoctorError
+from .formats.tables import read_csv_rows
+from .formats.tensorboard_events import event_files, is_event_file, read_event_rows
+from .formats.text import parse_text_line, read_text_lines
+from .positions import assign_positions, dedupe
 
 try:  # Python 3.11+
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
-
-class DoctorError(InputError):
-    """The run cannot be read (missing file, nothing that looks like metrics, bad rules file)."""
-
-    exit_code = 2
+__all__ = [
+    "DoctorError",
+    "KeyLedger",
+    "LOSS_KEYS",
+    "Record",
+    "Run",
+    "find_key",
+    "load_run",
+    "make_record",
+    "normalize_key",
+    "parse_text_line",
+    "quantum_of",
+    "recipe_from_config",
+    "run_from_records",
+]
 
 
 #: The loss keys of docs/DESIGN.md ("Training"), logged by ``vaekit train`` on every log line.
@@ -55,8 +70,10 @@ LOSS_KEYS = (
     "logits_fake",
     "grad_norm",
 )
-#: Keys that make a line a training log line (``lr`` alone does not).
-TRAIN_KEYS = frozenset(LOSS_KEYS) | {"loss"}
+#: Keys that make a line a training log line (``lr`` alone does not; nor does a bare counter).
+TRAIN_KEYS = frozenset(LOSS_KEYS) | {
+    "loss", "vq_loss", "commit_loss", "codebook_loss", "quant_loss", "entropy_loss", "wavelet_loss",
+}
 #: Keys of a validation line (always stored with a ``val/`` prefix).
 VAL_BARE_KEYS = frozenset({"psnr", "ssim", "lpips", "psnr_ema", "ssim_ema", "lpips_ema"})
 #: Recipe keys the rules use; looked up at any depth of ``config.toml``.
@@ -69,25 +86,7 @@ RECIPE_KEYS = (
     "batch_size",
     "clip_grad",
 )
-
-ALIASES = {
-    "perceptual_loss": "perception_loss",
-    "p_loss": "perception_loss",
-    "lpips_loss": "perception_loss",
-    "d_loss": "disc_loss",
-    "discloss": "disc_loss",
-    "discriminator_loss": "disc_loss",
-    "gen_loss": "g_loss",
-    "generator_loss": "g_loss",
-    "aeloss": "total_loss",
-    "learning_rate": "lr",
-    "gradient_norm": "grad_norm",
-    "iteration": "step",
-    "iter": "step",
-    "global_step": "global_step",
-}
-_TRAIN_PREFIXES = {"train", "training", "loss", "losses"}
-_VAL_PREFIXES = {"val", "valid", "validation", "eval", "test"}
+_COUNTERS = ("step", "global_step", "epoch")
 
 
 @dataclass
@@ -96,6 +95,7 @@ class Record:
 
     ``quantum`` holds, per key, half a unit of the last printed digit (0 for full-precision
     numbers), i.e. how far the printed value may be from the value the trainer computed.
+    ``batch`` / ``batches`` are a progress counter's ``n/total`` where the line had one.
     """
 
     step: int | None
@@ -105,6 +105,9 @@ class Record:
     phase: str | None = None
     quantum: dict[str, float] = field(default_factory=dict)
     line: int = 0
+    batch: int | None = None
+    batches: int | None = None
+    aggregate: bool = False  # every loss value of it is an epoch mean (Lightning ``*_epoch``)
 
     def get(self, key: str) -> float | None:
         return self.values.get(key)
@@ -114,8 +117,32 @@ class Record:
 
 
 @dataclass
+class KeyLedger:
+    """What became of every logged key: mapped (raw -> vaekit name), unrecognised, set aside."""
+
+    mapped: dict[str, str] = field(default_factory=dict)
+    unrecognised: Counter = field(default_factory=Counter)
+    set_aside: Counter = field(default_factory=Counter)
+
+    def raw_names(self) -> set[str]:
+        """The logged names without prefixes/suffixes, lower case (for telling the trainer)."""
+        out = set()
+        for raw in self.mapped:
+            k = raw.lower().rsplit(" - ", 1)[-1]
+            k = k.split("/")[-1].split(".")[-1]
+            for suf in ("_step", "_epoch"):
+                if k.endswith(suf):
+                    k = k[: -len(suf)]
+            for pre in ("train_", "val_"):
+                if k.startswith(pre):
+                    k = k[len(pre) :]
+            out.add(k)
+        return out
+
+
+@dataclass
 class Run:
-    """A parsed run: training lines sorted by step, validation lines, the recipe."""
+    """A parsed run: training lines sorted by position, validation lines, the recipe."""
 
     source: str
     fmt: str
@@ -124,6 +151,10 @@ class Run:
     config: dict[str, Any] = field(default_factory=dict)
     config_source: str | None = None
     notes: list[str] = field(default_factory=list)
+    unit: str = "step"  # "step" | "epoch" | "line": what Record.step counts
+    steps_per_epoch: int | None = None
+    keys: KeyLedger = field(default_factory=KeyLedger)
+    vaekit_run: bool = False
 
     def recipe(self) -> dict[str, Any]:
         """The recipe values the rules use, found at any depth of the config."""
@@ -156,22 +187,10 @@ class _Num(float):
         return obj
 
 
-@functools.lru_cache(maxsize=4096)
-def normalize_key(key: str) -> tuple[str, bool]:
-    """Map a logged key to the vaekit name; returns ``(name, is_validation)``."""
-    k = key.strip().strip("'\"")
-    parts = [p for p in re.split(r"[/.]", k) if p]
-    is_val = False
-    while len(parts) > 1 and parts[0].lower() in _TRAIN_PREFIXES | _VAL_PREFIXES:
-        is_val = is_val or parts[0].lower() in _VAL_PREFIXES
-        parts = parts[1:]
-    name = "/".join(parts).lower() if parts else k.lower()
-    name = ALIASES.get(name, name)
-    if name in VAL_BARE_KEYS:
-        is_val = True
-    if is_val:
-        name = "val/" + name
-    return name, is_val
+def normalize_key(key: str, table: AliasTable = DEFAULT_TABLE) -> tuple[str, bool]:
+    """Map a logged key to the vaekit name; returns ``(name, is_validation)`` (``val/`` prefixed)."""
+    kn = table.normalize(key)
+    return kn.full, kn.val
 
 
 def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -200,6 +219,8 @@ def find_key(config: Any, key: str) -> Any:
 
 
 def recipe_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    from .conventions import gan_name
+
     out: dict[str, Any] = {}
     for key in RECIPE_KEYS:
         v = find_key(config, key)
@@ -215,10 +236,10 @@ def recipe_from_config(config: dict[str, Any]) -> dict[str, Any]:
     random_backbone = find_key(config, "lpips_random_backbone")
     if isinstance(random_backbone, bool) and random_backbone:
         out["lpips_random_backbone"] = True
-    for key in ("disc_loss", "disc_loss_type", "gan_loss", "adversarial_loss"):
-        v = find_key(config, key)
-        if isinstance(v, str) and v.lower() in {"hinge", "vanilla", "bce", "non-saturating"}:
-            out["gan_loss"] = v.lower()
+    for key in ("disc_loss", "disc_loss_type", "gan_loss", "adversarial_loss", "criterion"):
+        name = gan_name(find_key(config, key))
+        if name is not None:
+            out["gan_loss"] = name
             break
     return out
 
@@ -227,26 +248,64 @@ def recipe_from_config(config: dict[str, Any]) -> dict[str, Any]:
 # building records
 
 
-def make_record(raw: dict[str, Any], line: int = 0, tokens: dict[str, str] | None = None) -> list[Record]:
-    """Turn one flat ``{key: value}`` mapping into one train record and/or one val record."""
+def _is_trainish(name: str, kn: KeyName) -> bool:
+    return name in TRAIN_KEYS or (not kn.known and "loss" in name)
+
+
+def make_record(
+    raw: dict[str, Any],
+    line: int = 0,
+    tokens: dict[str, str] | None = None,
+    table: AliasTable = DEFAULT_TABLE,
+    ledger: KeyLedger | None = None,
+    force_val: bool = False,
+    train_context: bool = False,
+) -> list[Record]:
+    """Turn one flat ``{key: value}`` mapping into one train record and/or one val record.
+
+    ``force_val``: the whole line is validation (``Valid: ...``, ``epoch 10 val loss: ...``);
+    ``train_context``: the line is a training line (a progress bar), so a bare ``psnr`` in it
+    is a training batch's PSNR, not a validation result."""
     tokens = tokens or {}
     train: dict[str, float] = {}
     val: dict[str, float] = {}
+    means: dict[str, float] = {}
     qtrain: dict[str, float] = {}
     qval: dict[str, float] = {}
     strings: dict[str, str] = {}
+    trainish = False
+    unknown: list[str] = []
     for key, v in raw.items():
+        kn = table.normalize(key)
         if isinstance(v, str):
-            strings[normalize_key(key)[0]] = v
+            strings[kn.name] = v
             continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or kn.ignored:
             continue
-        name, is_val = normalize_key(key)
+        is_val = (kn.val and not (train_context and kn.val_by_name)) or force_val
+        name = "val/" + kn.name if is_val and kn.name not in _COUNTERS else kn.name
+        if not kn.known:
+            unknown.append(kn.raw)
+        elif ledger is not None and kn.raw not in ledger.mapped:
+            ledger.mapped[kn.raw] = name
+        if kn.epoch_mean and not is_val:
+            means[name] = float(v)
+            continue
         token = tokens.get(key) or getattr(v, "token", None)
-        target, qt = (val, qval) if is_val else (train, qtrain)
+        target, qt = (val, qval) if is_val and kn.name not in _COUNTERS else (train, qtrain)
         target[name] = float(v)
+        trainish = trainish or (not is_val and _is_trainish(kn.name, kn))
         if token is not None:
             qt[name] = quantum_of(token)
+    aggregate = False
+    if means:
+        if trainish:
+            if ledger is not None:
+                ledger.set_aside["epoch means (*_epoch keys) beside per-step values"] += len(means)
+        else:
+            train.update(means)
+            trainish = any(_is_trainish(k, table.normalize(k)) for k in means)
+            aggregate = True
     kind = strings.get("kind", "").lower()
     step_v = train.pop("global_step", None)
     local_step = train.pop("step", None)
@@ -256,64 +315,29 @@ def make_record(raw: dict[str, Any], line: int = 0, tokens: dict[str, str] | Non
     step = int(step_v) if step_v is not None and math.isfinite(step_v) else None
     epoch = int(epoch_v) if epoch_v is not None and math.isfinite(epoch_v) else None
     phase = strings.get("phase")
-    for k in ("step", "epoch", "global_step"):
+    for k in _COUNTERS:
         qtrain.pop(k, None)
     out: list[Record] = []
     if kind == "val":
         val.update({("val/" + k if not k.startswith("val/") else k): x for k, x in train.items()})
         qval.update({("val/" + k if not k.startswith("val/") else k): x for k, x in qtrain.items()})
         train = {}
-    if train and (kind == "train" or TRAIN_KEYS & train.keys()):
-        out.append(Record(step, train, "train", epoch, phase, qtrain, line))
+    if train and (kind == "train" or trainish):
+        out.append(Record(step, train, "train", epoch, phase, qtrain, line, aggregate=aggregate))
     elif train and not val:
         return []
     if val:
         out.append(Record(step, val, "val", epoch, phase, qval, line))
+    if ledger is not None and out:
+        ledger.unrecognised.update(unknown)
     return out
-
-
-_NUM = r"[-+]?(?:nan|inf(?:inity)?|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
-_KEY = r"[A-Za-z_][\w./-]*"
-# a quoted key ('train/rec_loss': ...) or a bare one (rec_loss: ... / rec_loss=...); a bare key may
-# not start inside a quoted string, so device='cuda:0' yields nothing
-_PAIR = re.compile(
-    rf"""(?:'(?P<k1>{_KEY})'|"(?P<k2>{_KEY})"|(?<![\w'"./-])(?P<k3>{_KEY}))\s*[:=]\s*"""
-    r"""(?:tensor\(\s*|np\.float\d*\(\s*|array\(\s*)?"""
-    rf"""(?P<num>{_NUM})(?![\w.])""",
-    re.IGNORECASE,
-)
-_WORD_NUM = re.compile(
-    r"\b(?P<key>epoch|global_step|step|iter|iteration)\s*(?:\[\s*|\s)\s*(?P<num>\d+)(?:\s*/\s*\d+)?",
-    re.IGNORECASE,
-)
-
-
-def parse_text_line(text: str) -> tuple[dict[str, float], dict[str, str]]:
-    """All ``key: value`` / ``key=value`` / ``Epoch 1 step 80`` pairs of a line (first wins)."""
-    raw: dict[str, float] = {}
-    tokens: dict[str, str] = {}
-    for m in _WORD_NUM.finditer(text):
-        key = m.group("key").lower()
-        if key not in raw:
-            raw[key] = float(m.group("num"))
-            tokens[key] = m.group("num")
-    for m in _PAIR.finditer(text):
-        key, num = m.group("k1") or m.group("k2") or m.group("k3"), m.group("num")
-        if key.lower() in raw or key in raw:
-            continue
-        try:
-            raw[key] = float(num)
-        except ValueError:  # pragma: no cover - the pattern only admits floats
-            continue
-        tokens[key] = num
-    return raw, tokens
 
 
 # ----------------------------------------------------------------------------------------------
 # files
 
 
-def _read_jsonl(path: Path) -> tuple[list[Record], int]:
+def _read_jsonl(path: Path, table: AliasTable, ledger: KeyLedger) -> tuple[list[Record], int]:
     """Parse a JSON-lines file. The first lines are parsed keeping each number's printed digits;
     when they show full-precision numbers (as ``json.dumps`` writes floats), the rest is parsed
     without that bookkeeping, which is several times faster on long runs."""
@@ -336,28 +360,8 @@ def _read_jsonl(path: Path) -> tuple[list[Record], int]:
             if not isinstance(obj, dict):
                 bad += 1
                 continue
-            records.extend(make_record(_flatten(obj), line=i))
+            records.extend(make_record(_flatten(obj), line=i, table=table, ledger=ledger))
     return records, bad
-
-
-def _read_text(path: Path) -> tuple[list[Record], dict[str, Any]]:
-    records: list[Record] = []
-    log_config: dict[str, Any] = {}
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
-        for i, line in enumerate(fh, 1):
-            raw, tokens = parse_text_line(line)
-            if not raw:
-                continue
-            recs = make_record(raw, line=i, tokens=tokens)
-            if recs:
-                records.extend(recs)
-                continue
-            # An argument dump (``Namespace(kl_weight=1e-12, ...)``): keep the recipe keys.
-            for key, v in raw.items():
-                name = normalize_key(key)[0]
-                if name in RECIPE_KEYS and name not in log_config:
-                    log_config[name] = v
-    return records, log_config
 
 
 def _looks_like_jsonl(path: Path) -> bool:
@@ -391,74 +395,6 @@ def _drop_quanta_if_exact(records: list[Record]) -> None:
             r.quantum = {}
 
 
-def _global_steps(records: list[Record], notes: list[str]) -> None:
-    """Turn per-epoch step counters into global steps; fill missing steps with the line order."""
-    if not records:
-        return
-    if all(r.step is None for r in records):
-        for i, r in enumerate(records):
-            r.step = i
-        notes.append("no step counter in the log: the line number stands in for the step")
-        return
-    epoch_relative = any(
-        a.epoch is not None
-        and b.epoch is not None
-        and b.epoch > a.epoch
-        and a.step is not None
-        and b.step is not None
-        and b.step < a.step
-        for a, b in zip(records, records[1:])
-    )
-    if not epoch_relative:
-        last = 0
-        for r in records:
-            if r.step is None:
-                r.step = last
-            last = r.step
-        return
-    diffs = [
-        b.step - a.step
-        for a, b in zip(records, records[1:])
-        if a.epoch == b.epoch and a.step is not None and b.step is not None and b.step > a.step
-    ]
-    interval = int(statistics.median(diffs)) if diffs else 1
-    offset = 0
-    cur_epoch = records[0].epoch
-    last_local = -1
-    for r in records:
-        if r.epoch is not None and r.epoch != cur_epoch:
-            offset += last_local + interval
-            cur_epoch = r.epoch
-        local = r.step if r.step is not None else last_local
-        last_local = local
-        r.step = offset + local
-    notes.append(
-        f"steps restart at every epoch in this log; global steps were rebuilt assuming "
-        f"{interval} steps between log lines"
-    )
-
-
-def _dedupe(records: list[Record], notes: list[str]) -> list[Record]:
-    """Sort by step; a step logged twice (a resumed run) is merged, the later line winning."""
-    by_step: dict[int, Record] = {}
-    dupes = 0
-    for r in records:
-        assert r.step is not None
-        old = by_step.get(r.step)
-        if old is not None:
-            dupes += 1
-            old.values.update(r.values)
-            old.quantum.update(r.quantum)
-            old.phase = r.phase or old.phase
-            old.epoch = r.epoch if r.epoch is not None else old.epoch
-            old.line = r.line
-        else:
-            by_step[r.step] = r
-    if dupes:
-        notes.append(f"{dupes} steps were logged more than once: the later value of each key was used")
-    return [by_step[s] for s in sorted(by_step)]
-
-
 def read_config(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
@@ -467,22 +403,73 @@ def read_config(path: Path) -> dict[str, Any]:
         raise DoctorError(f"cannot read the recipe {path}: {exc}") from exc
 
 
+def _read_text(path: Path, table: AliasTable, ledger: KeyLedger, notes: list[str]) -> tuple[list[Record], dict[str, Any]]:
+    records: list[Record] = []
+    log_config: dict[str, Any] = {}
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        scan = read_text_lines(fh, table)
+    for tl in scan.lines:
+        recs = make_record(
+            tl.values, line=tl.line, tokens=tl.tokens, table=table, ledger=ledger, force_val=tl.val, train_context=tl.bar
+        )
+        if recs:
+            for r in recs:
+                r.epoch = r.epoch if r.epoch is not None else tl.epoch
+                if r.kind == "train":
+                    r.batch, r.batches = tl.batch, tl.batches
+            records.extend(recs)
+            continue
+        # An argument dump (``Namespace(kl_weight=1e-12, ...)``): keep the recipe keys.
+        for key, v in tl.values.items():
+            kn = table.normalize(key)
+            if kn.name in RECIPE_KEYS and kn.name not in log_config:
+                log_config[kn.name] = v
+            elif not kn.known and "loss" in kn.name:
+                ledger.unrecognised[kn.raw] += 1
+    if scan.summaries:
+        ledger.set_aside["per-epoch summary lines (Averaged stats / totals) that repeat the step lines"] += scan.summaries
+    if scan.val_bars:
+        ledger.set_aside["validation / sanity-check progress bars"] += scan.val_bars
+    if scan.cut_bars:
+        notes.append(
+            f"{scan.cut_bars} progress-bar lines are cut off at the terminal width: the values after the cut "
+            "are lost (only the keys before it were read)"
+        )
+    return records, log_config
+
+
 def _pick_metrics_file(folder: Path) -> Path:
     m = folder / "metrics.jsonl"
     if m.is_file():
         return m
-    for pattern in ("*.jsonl", "*.log", "*.txt", "logs/*.log", "logs/*.txt"):
+    for pattern in ("*.jsonl", "metrics.csv", "*.csv", "*.log", "*.txt", "logs/*.log", "logs/*.txt"):
         found = sorted(folder.glob(pattern))
         if found:
             return found[0]
-    raise DoctorError(f"no metrics.jsonl (or *.jsonl / *.log / *.txt) in the run folder {folder}")
+    events = event_files(folder)
+    if events:
+        return folder
+    raise DoctorError(
+        f"no metrics.jsonl (or *.jsonl / *.csv / *.log / *.txt / TensorBoard events) in the run folder {folder}"
+    )
 
 
-def load_run(path: str | Path) -> Run:
-    """Parse a run folder, a metrics.jsonl or a text log. Raises :class:`DoctorError`."""
+def _rows_to_records(rows, table: AliasTable, ledger: KeyLedger) -> list[Record]:
+    out: list[Record] = []
+    for row, line in rows:
+        out.extend(make_record(row, line=line, table=table, ledger=ledger))
+    return out
+
+
+def load_run(path: str | Path, aliases: dict[str, list[str]] | None = None) -> Run:
+    """Parse a run folder, a metrics.jsonl, a CSV, TensorBoard events or a text log.
+
+    ``aliases`` extends the alias table (canonical name -> other names), as the ``[aliases]``
+    table of a rules file does. Raises :class:`DoctorError`."""
     p = Path(path)
     if not p.exists():
         raise DoctorError(f"no such run folder or log file: {p}")
+    table = AliasTable(aliases) if aliases else DEFAULT_TABLE
     config: dict[str, Any] = {}
     config_source = None
     if p.is_dir():
@@ -496,14 +483,23 @@ def load_run(path: str | Path) -> Run:
         if p.name == "metrics.jsonl" and cfg.is_file():
             config, config_source = read_config(cfg), str(cfg)
     notes: list[str] = []
+    ledger = KeyLedger()
     try:
-        if _looks_like_jsonl(metrics):
-            records, bad = _read_jsonl(metrics)
+        if metrics.is_dir() or is_event_file(metrics):
+            records = _rows_to_records(read_event_rows(metrics), table, ledger)
+            fmt = "tensorboard"
+        elif metrics.suffix.lower() == ".csv":
+            rows, csv_notes = read_csv_rows(metrics)
+            notes.extend(csv_notes)
+            records = _rows_to_records(rows, table, ledger)
+            fmt = "csv"
+        elif _looks_like_jsonl(metrics):
+            records, bad = _read_jsonl(metrics, table, ledger)
             fmt = "jsonl"
             if bad:
                 notes.append(f"{bad} lines of {metrics.name} were not JSON objects and were skipped")
         else:
-            records, log_config = _read_text(metrics)
+            records, log_config = _read_text(metrics, table, ledger, notes)
             fmt = "text"
             if log_config and not config:
                 config, config_source = log_config, f"{metrics.name} (argument dump)"
@@ -512,30 +508,50 @@ def load_run(path: str | Path) -> Run:
     train = [r for r in records if r.kind == "train"]
     val = [r for r in records if r.kind == "val"]
     if not train:
+        found = f"; keys it did not recognise: {', '.join(sorted(ledger.unrecognised))}" if ledger.unrecognised else ""
         raise DoctorError(
-            f"no training metrics found in {metrics} (expected JSON lines or 'key: value' pairs "
-            f"with keys such as {', '.join(LOSS_KEYS[:5])})"
+            f"no training metrics found in {metrics} (expected JSON lines, CSV columns or 'key: value' pairs "
+            f"with keys such as {', '.join(LOSS_KEYS[:5])}){found}"
         )
+    vaekit_run = config_source is not None and config_source.endswith("config.toml") and fmt == "jsonl"
+    return _finish(str(metrics), fmt, train, val, config, config_source, notes, ledger, vaekit_run)
+
+
+def _finish(source, fmt, train, val, config, config_source, notes, ledger, vaekit_run=False) -> Run:
+    per_step = [r for r in train if not r.aggregate]
+    if per_step and len(per_step) < len(train):
+        ledger.set_aside["epoch-mean rows (only *_epoch keys); the per-step rows were judged"] += len(train) - len(per_step)
+        train = per_step
     _drop_quanta_if_exact(train)
-    _global_steps(train, notes)
-    train = _dedupe(train, notes)
+    unit, spe = assign_positions(train, notes)
+    train = dedupe(train, notes)
+    _place_val(val, train, unit)
+    return Run(source, fmt, train, val, config, config_source, notes, unit, spe, ledger, vaekit_run)
+
+
+def _place_val(val: list[Record], train: list[Record], unit: str) -> None:
+    """A validation line without a step sits at its epoch (epoch unit) or after the training
+    line before it."""
+    by_line = sorted(train, key=lambda r: r.line)
     for r in val:
-        if r.step is None:
-            r.step = train[-1].step
+        if r.step is not None:
+            continue
+        if unit == "epoch" and r.epoch is not None:
+            r.step = r.epoch
+            continue
+        before = [t for t in by_line if t.line <= r.line]
+        r.step = (before[-1] if before else by_line[0]).step
     val.sort(key=lambda r: r.step or 0)
-    return Run(str(metrics), fmt, train, val, config, config_source, notes)
 
 
 def run_from_records(records: list[dict[str, Any]], config: dict[str, Any] | None = None) -> Run:
     """Build a :class:`Run` from in-memory dicts (the trainer's own records)."""
     recs: list[Record] = []
+    ledger = KeyLedger()
     for i, raw in enumerate(records):
-        recs.extend(make_record(_flatten(raw), line=i + 1))
+        recs.extend(make_record(_flatten(raw), line=i + 1, ledger=ledger))
     train = [r for r in recs if r.kind == "train"]
     if not train:
         raise DoctorError("no training metrics in the given records")
-    notes: list[str] = []
-    _global_steps(train, notes)
-    train = _dedupe(train, notes)
     val = [r for r in recs if r.kind == "val"]
-    return Run("<records>", "records", train, val, dict(config or {}), None, notes)
+    return _finish("<records>", "records", train, val, dict(config or {}), None, [], ledger)
