@@ -220,8 +220,12 @@ def test_latent_from_another_model_is_refused(tmp_path, sample_clip, model_dir, 
     latent = tmp_path / "s.latent.safetensors"
     run("encode", sample_clip, "-o", latent, "--model", model_dir)
     r = run("decode", latent, "-o", tmp_path / "s.mp4", "--model", other_model_dir, ok=False)
-    assert r.exit_code == 4 and "was encoded by model 'small'" in r.stderr
-    assert "--model DIR, the model folder 'small'" in r.stderr and "vaekit info DIR" in r.stderr
+    assert (
+        r.exit_code == 4
+        and f"was encoded by model 'small' (weights {LatentReader(latent).info.model_sha256[:12]}" in r.stderr
+    )
+    assert "same name, other weights" in r.stderr  # both models are called 'small'
+    assert f"decode it with --model {model_dir.resolve()} (the folder that encoded it" in r.stderr
     assert not (tmp_path / "s.mp4").exists() and no_temp_files(tmp_path)
 
 

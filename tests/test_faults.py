@@ -395,3 +395,77 @@ def test_staging_folders_of_a_killed_export_are_removed_by_the_next(tmp_path):
     export(small_model(torch.float32, seed=1), "safetensors", tmp_path / "out", profile=EXPORT_PROFILE)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
+
+# -- trained models have their own identity --------------------------------------------------
+def _fake_run(run_dir):
+    """A run folder with one checkpoint whose model config is a preset's (name and statistics
+    included), as every run that starts from a preset has."""
+    from modelkit import SMALL
+
+    from vaekit.model import CausalVideoVAE, VAEConfig
+    from vaekit.train.checkpoint import save_checkpoint
+
+    cfg = VAEConfig(
+        **{**SMALL, "name": "tiny"}, latents_mean=[0.1] * 16, latents_std=[2.0] * 16, scaling_factor=0.5
+    )
+    torch.manual_seed(3)
+    model = CausalVideoVAE(cfg)
+    save_checkpoint(
+        run_dir, {"step": 1, "model_config": cfg.to_dict(), "ema": {"weights": model.state_dict()}}, 1
+    )
+    return model
+
+
+def test_a_model_exported_from_a_run_is_named_after_it_without_the_presets_statistics(tmp_path, small_clip):
+    _fake_run(tmp_path / "runs" / "motion")
+    out = tmp_path / "m"
+    r = run("train", "--export-model", tmp_path / "runs" / "motion", out)
+    assert "latent statistics not computed" in r.stdout and f"vaekit stats VIDEOS --model {out}" in r.stdout
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["name"] == "motion" and cfg["latent_stats_computed"] is False
+    assert cfg["latents_mean"] is None and cfg["latents_std"] is None and cfg["scaling_factor"] == 1.0
+    # the encode path says so once; the latent records the folder that made it
+    r = run("encode", small_clip, "-o", tmp_path / "c.latent.safetensors", "--model", out)
+    (line,) = _warnings(r.stderr)
+    assert "no latent statistics yet" in line and f"vaekit stats VIDEOS --model {out.resolve()}" in line
+    assert LatentReader(tmp_path / "c.latent.safetensors").info.model_dir == str(out.resolve())
+    with pytest.warns(UserWarning, match="normalize\\(\\) is the identity"):
+        load_model(out).normalize(torch.zeros(1, 16, 1, 2, 2))
+    # vaekit stats is the fix: statistics computed, the mark gone, no warning
+    run("stats", small_clip, "--model", out)
+    cfg = json.loads((out / "config.json").read_text())
+    assert len(cfg["latents_mean"]) == 16 and "latent_stats_computed" not in cfg
+    r = run("encode", small_clip, "-o", tmp_path / "d.latent.safetensors", "--model", out)
+    assert _warnings(r.stderr) == []
+
+
+def test_run_model_names(tmp_path):
+    from vaekit.train.model_export import rename_run_model, run_model_name
+
+    _fake_run(tmp_path / "tiny")
+    run("train", "--export-model", tmp_path / "tiny", tmp_path / "a")  # a run folder named like a preset
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["name"] == "tiny-run"
+    run("train", "--export-model", tmp_path / "tiny", tmp_path / "b", "--name", "my-vae")
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["name"] == "my-vae"
+    assert run_model_name("runs/x", None) == "x"
+    with pytest.raises(InputError, match="plain model name"):
+        run_model_name("runs/x", "a/b")
+    # the folder a finished run writes (RUN_DIR/model, the preset's config as trained) is renamed too
+    save_model(_fake_run(tmp_path / "r2"), tmp_path / "r2" / "model")
+    rename_run_model(tmp_path / "r2" / "model", tmp_path / "r2")
+    cfg = json.loads((tmp_path / "r2" / "model" / "config.json").read_text())
+    assert cfg["name"] == "r2" and cfg["latents_std"] is None and cfg["latent_stats_computed"] is False
+
+
+def test_the_mismatch_message_names_the_folder_that_made_the_latent(tmp_path, small_clip, model_dir):
+    other = save_model(small_model(torch.float32, seed=7), tmp_path / "other")
+    latent = tmp_path / "c.latent.safetensors"
+    run("encode", small_clip, "-o", latent, "--model", other)
+    r = run("decode", latent, "--model", model_dir, ok=False)
+    assert r.exit_code == 4 and error_lines(r.stderr) == [r.stderr.strip()]
+    assert f"folder {other.resolve()}" in r.stderr and f"decode it with --model {other.resolve()}" in r.stderr
+    for f in other.iterdir():  # the folder moved away: say how to find it
+        f.unlink()
+    other.rmdir()
+    r = run("decode", latent, "--model", model_dir, ok=False)
+    assert "the model folder whose weights have the fingerprint" in r.stderr and "RUN_DIR/model" in r.stderr

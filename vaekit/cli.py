@@ -675,13 +675,20 @@ def demo(output, model, frames, size, as_json):
     metavar="RUN_DIR OUT_DIR",
     help="Only write RUN_DIR's EMA weights as a model folder.",
 )
+@click.option(
+    "--name",
+    "model_name",
+    help="Name of the exported model (RUN_DIR/model or --export-model). Default: the run folder's name.",
+)
 @handle_errors(signals=False)
-def train(config, resume, export_model, **overrides):
+def train(config, resume, export_model, model_name, **overrides):
     """Train a causal video VAE: reconstruction + KL (+ LPIPS), then a 3D PatchGAN from --disc-start.
 
     Every option overrides the recipe; RUN_DIR/config.toml keeps the resolved recipe. The run
     writes metrics.jsonl (the loss keys of `vaekit doctor`), TensorBoard logs, validation
-    samples and checkpoints; at the end RUN_DIR/model holds the EMA weights (vaekit.load opens it).
+    samples and checkpoints; at the end RUN_DIR/model holds the EMA weights (vaekit.load opens it),
+    named after the run (or --name), its latent statistics marked as not computed until
+    `vaekit stats VIDEOS --model RUN_DIR/model` measures them.
     Ctrl-C or SIGTERM saves a checkpoint and exits 130/143; --resume continues exactly.
 
     \b
@@ -692,7 +699,7 @@ def train(config, resume, export_model, **overrides):
     """
     from .train.command import run
 
-    run(config, overrides, resume, export_model)
+    run(config, overrides, resume, export_model, model_name)
 
 
 @main.command("doctor")

@@ -78,6 +78,8 @@ class LatentInfo:
     has_logvar: bool = False
     source: str = ""
     vaekit_version: str = ""
+    #: the model folder that made the latents (absolute; "" for exported graphs and older files)
+    model_dir: str = ""
 
     @property
     def latent_frames(self) -> int:

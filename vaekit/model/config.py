@@ -63,6 +63,9 @@ class VAEConfig:
     latents_std: list[float] | None = None
     # Seed of the deterministic random initialisation used when a folder ships no weights.
     init_seed: int = 0
+    # False for a model exported from a training run before `vaekit stats` measured its latents:
+    # the normalisation fields above then hold no statistics (identity), written only when False.
+    latent_stats_computed: bool = True
     # v2 architecture (see the class docstring); the defaults are the v1 model.
     resample_kernel: int = 1
     motion_levels: list[int] = field(default_factory=list)
@@ -110,7 +113,7 @@ class VAEConfig:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        for k, v in V2_DEFAULTS.items():
+        for k, v in {**V2_DEFAULTS, "latent_stats_computed": True}.items():
             if d[k] == v:
                 del d[k]
         return {"format": CONFIG_FORMAT, **d}

@@ -24,6 +24,10 @@ class UntrainedWeightsWarning(UserWarning):
     """The model folder ships no weights: outputs of the random initialisation are meaningless."""
 
 
+class LatentStatsMissingWarning(UserWarning):
+    """The model's latent normalisation statistics were not computed (a freshly trained model)."""
+
+
 def presets_dirs() -> list[Path]:
     """Folders searched for model names: ``$VAEKIT_MODELS`` (``os.pathsep``-separated), then the
     ``models/`` folder of the vaekit source tree, then the copy a wheel carries (``vaekit/_presets``)."""

@@ -300,6 +300,17 @@ class CausalVideoVAE(nn.Module):
     # -- latent normalisation for diffusion models -----------------------------------------
     def _stats(self, z: torch.Tensor):
         cfg = self.config
+        if not cfg.latent_stats_computed:
+            import warnings
+
+            from .folder import LatentStatsMissingWarning
+
+            warnings.warn(
+                f"model {cfg.name!r} has no latent statistics yet (exported from a training run): normalize() "
+                "is the identity; compute them with `vaekit stats VIDEOS --model DIR`",
+                LatentStatsMissingWarning,
+                stacklevel=3,
+            )
         if cfg.latents_mean is not None and cfg.latents_std is not None:
             shape = (1, -1) + (1,) * (z.ndim - 2)
             mean = torch.tensor(cfg.latents_mean, dtype=z.dtype, device=z.device).view(shape)

@@ -49,6 +49,9 @@ class TorchBackend:
         self.device, self.dtype = p.device, p.dtype
         cfg = model.config
         self.model_name = cfg.name
+        source = getattr(model, "source_dir", None)  # set by load_model
+        self.model_dir = str(source.resolve()) if source is not None else ""
+        self.latent_stats_computed = cfg.latent_stats_computed
         self.latent_channels = cfg.latent_channels
         self.temporal_compression = cfg.temporal_compression
         self.spatial_compression = cfg.spatial_compression

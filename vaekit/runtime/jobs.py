@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ def _latent_info(backend: Backend, enc: StreamingEncoder, fps: Fraction, source:
         spatial_compression=backend.spatial_compression,
         source=source,
         vaekit_version=__version__,
+        model_dir=getattr(backend, "model_dir", ""),
         **backend.scaling,
     )
 
@@ -115,6 +117,16 @@ def encode_file(
     """Encode a video (or image) file into a latent file. Returns a summary dict."""
     opts = opts or StreamOptions()
     info = probe(src)
+    if not getattr(backend, "latent_stats_computed", True):
+        from ..model.folder import LatentStatsMissingWarning
+
+        where = getattr(backend, "model_dir", "") or "DIR"
+        warnings.warn(
+            f"model {backend.model_name!r} has no latent statistics yet (exported from a training run): the "
+            f"latent files decode, but carry no normalisation for diffusion; `vaekit stats VIDEOS --model {where}`",
+            LatentStatsMissingWarning,
+            stacklevel=2,
+        )
     t0 = time.perf_counter()
     enc = StreamingEncoder(backend, opts.chunk_frames, opts.tile)
     tick = opts.progress(info.frame_count, f"encode {Path(src).name}")
@@ -144,16 +156,31 @@ def check_latent_model(reader: LatentReader, backend: Backend) -> None:
     if info.model_sha256 != backend.model_sha256:
         from ..model.folder import preset_with_fingerprint
 
+        sha = info.model_sha256[:12]
         preset = preset_with_fingerprint(info.model_sha256)
-        fix = (
-            f"decode it with --model {preset} (the preset with those weights)"
-            if preset
-            else f"decode it with --model DIR, the model folder {info.model_name!r} whose weights have that fingerprint "
-            "(`vaekit info DIR` shows a folder's fingerprint)"
+        made_by = f"model {info.model_name!r} (weights {sha}" + (
+            f", folder {info.model_dir})" if info.model_dir else ")"
         )
+        same_name = (
+            " (same name, other weights: a retrained or fine-tuned model?)"
+            if info.model_name == backend.model_name
+            else ""
+        )
+        if preset:
+            fix = f"decode it with --model {preset} (the preset with those weights)"
+        elif info.model_dir and Path(info.model_dir, "config.json").is_file():
+            fix = (
+                f"decode it with --model {info.model_dir} (the folder that encoded it; `vaekit info "
+                f"{info.model_dir}` shows its fingerprint, which must be {sha}...)"
+            )
+        else:
+            fix = (
+                f"decode it with --model DIR, the model folder whose weights have the fingerprint {sha}... "
+                "(`vaekit info DIR` shows a folder's; a training run's model is RUN_DIR/model)"
+            )
         raise ModelMismatchError(
-            f"{reader.path.name} was encoded by model {info.model_name!r} (weights {info.model_sha256[:12]}), "
-            f"not by the loaded model {backend.model_name!r} (weights {backend.model_sha256[:12]}); {fix}"
+            f"{reader.path.name} was encoded by {made_by}, not by the loaded model {backend.model_name!r} "
+            f"(weights {backend.model_sha256[:12]}){same_name}; {fix}"
         )
     geometry = (info.latent_channels, info.temporal_compression, info.spatial_compression)
     ours = (backend.latent_channels, backend.temporal_compression, backend.spatial_compression)

@@ -105,5 +105,6 @@ def write_stats(model_dir: str | os.PathLike, stats: dict) -> Path:
     config = json.loads(path.read_text())
     for key in ("latents_mean", "latents_std", "shift_factor", "scaling_factor"):
         config[key] = stats[key]
+    config.pop("latent_stats_computed", None)  # computed now (the default)
     atomic_write_bytes(path, (json.dumps(config, indent=2) + "\n").encode())
     return path

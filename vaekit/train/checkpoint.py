@@ -72,18 +72,13 @@ def load_checkpoint(path: str | Path) -> dict:
     return state
 
 
-def export_model(source: str | Path, out_dir: str | Path) -> Path:
+def export_model(source: str | Path, out_dir: str | Path, name: str | None = None) -> Path:
     """Write the EMA weights of a run's latest checkpoint (or of a checkpoint file) as a model folder.
 
-    The folder (``config.json`` + ``model.safetensors``) opens with ``vaekit.load``.
+    The folder (``config.json`` + ``model.safetensors``) opens with ``vaekit.load``; it is named
+    after the run (or ``name``) and its latent statistics are marked as not computed
+    (:mod:`vaekit.train.model_export`).
     """
-    from ..model import CausalVideoVAE, VAEConfig, save_model
+    from .model_export import export_run_model
 
-    source = Path(source)
-    path = source if source.is_file() else latest_checkpoint(source)
-    if path is None:
-        raise InputError(f"{source} has no checkpoints (looked in {checkpoint_dir(source)})")
-    state = load_checkpoint(path)
-    model = CausalVideoVAE(VAEConfig.from_dict(state["model_config"]))
-    model.load_state_dict(state["ema"]["weights"])
-    return save_model(model, out_dir)
+    return export_run_model(source, out_dir, name)

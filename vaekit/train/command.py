@@ -5,16 +5,39 @@ from __future__ import annotations
 import sys
 
 from .checkpoint import export_model
+from .model_export import rename_run_model, run_model_name
 from .trainer import resolve_recipe, train
 
 
-def run(config: str | None, overrides: dict, resume: bool, export: tuple[str, str] | None) -> None:
-    """Export a run's EMA model, or train. A run stopped by a signal exits with 128 + the signal."""
+def run(
+    config: str | None,
+    overrides: dict,
+    resume: bool,
+    export: tuple[str, str] | None,
+    name: str | None = None,
+) -> None:
+    """Export a run's EMA model, or train. A run stopped by a signal exits with 128 + the signal.
+
+    The model folder either writes is named after the run (or ``name``), with its latent
+    statistics marked as not computed (run ``vaekit stats`` on it)."""
     if export:
         run_dir, out_dir = export
-        print(f"{export_model(run_dir, out_dir)}  (EMA weights of {run_dir})")
+        folder = export_model(run_dir, out_dir, name)
+        print(f"{folder}  (EMA weights of {run_dir}; {_stats_hint(folder, run_dir, name)})")
         return
     given = {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items() if v not in (None, ())}
-    summary = train(resolve_recipe(config, given, resume), resume=resume)
+    recipe = resolve_recipe(config, given, resume)
+    run_model_name(recipe.out, name)  # a bad --name fails before the run, not after it
+    summary = train(recipe, resume=resume)
     if summary["interrupted"]:
         sys.exit(128 + summary["signal"])
+    if summary.get("model"):
+        folder = rename_run_model(summary["model"], recipe.out, name)
+        print(f"{folder}: {_stats_hint(folder, recipe.out, name)}", flush=True)
+
+
+def _stats_hint(folder, run_dir, name) -> str:
+    return (
+        f"model name {run_model_name(run_dir, name)!r}; latent statistics not computed: "
+        f"`vaekit stats VIDEOS --model {folder}`"
+    )
