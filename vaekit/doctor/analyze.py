@@ -16,10 +16,12 @@ from .checks import (
     check_val,
     infer_kl_weight,
 )
+from .conventions import Conventions, conventions_for, detect_trainer, infer_gan_loss
 from .logs import Record, Run
-from .report import Finding, Report
+from .report import Finding, Report, in_unit_words
 from .rules import DEFAULT_RULES, Rules
-from .stats import median
+from .stats import median, trend
+from .sufficiency import judge_sufficiency
 
 DEFAULT_WINDOW = 20
 _ADVERSARIAL_PHASES = {"adversarial", "gan", "disc", "discriminator", "phase2", "2"}
@@ -98,6 +100,9 @@ def build_context(
     for key in ("rec_loss", "grad_norm", "perception_loss"):
         vals = [r.values[key] for r in p1 if key in r.values and math.isfinite(r.values[key])]
         if vals:
+            # the level just before disc_start: a phase 1 still falling ends below its median
+            if trend(vals, rules.trend_flat).label == "falling":
+                vals = vals[-max(3, len(vals) // 4) :]
             ctx.baseline[key] = median(vals)
     ctx.kl = infer_kl_weight(records, ctx)
     return ctx
@@ -114,8 +119,13 @@ def diagnose(run: Run, rules: Rules | None = None, window: int = DEFAULT_WINDOW)
     if gb is not None:
         recipe["batch_size"] = int(gb)  # clips per optimizer step over all ranks
     records = run.train
-    phases = detect_phases(records, recipe)
+    # a recipe's disc_start counts optimizer steps; it cannot place a switch in an epoch-unit log
+    phase_recipe = recipe if run.unit == "step" else {k: v for k, v in recipe.items() if k != "disc_start"}
+    phases = detect_phases(records, phase_recipe)
     ctx = build_context(records, phases, recipe, rules, window)
+    ctx.unit = run.unit
+    ctx.steps_per_unit = 1.0 if run.unit == "step" else (run.steps_per_epoch if run.unit == "epoch" else None)
+    ctx.conv = read_conventions(run, records[phases.split :], recipe)
     phase_dict = phases.to_dict(records, recipe)
 
     findings: list[Finding] = []
@@ -135,15 +145,24 @@ def diagnose(run: Run, rules: Rules | None = None, window: int = DEFAULT_WINDOW)
             f = check(ph, ctx)
             if f is not None:
                 findings.append(f)
+    if run.unit != "step":
+        for f in findings:
+            f.message, f.advice = in_unit_words(f.message, run.unit), in_unit_words(f.advice, run.unit)
 
     summary: dict[str, Any] = {
         "lines": len(records),
         "val_lines": len(run.val),
         "first_step": records[0].step,
         "last_step": records[-1].step,
+        "unit": run.unit,
+        "steps_per_epoch": run.steps_per_epoch,
         "window": window,
         "recipe": recipe,
         "recipe_source": run.config_source,
+        "conventions": ctx.conv.to_dict(),
+        "keys": dict(sorted(run.keys.mapped.items())),
+        "unrecognised_keys": dict(sorted(run.keys.unrecognised.items())),
+        "set_aside": dict(run.keys.set_aside),
     }
     if ctx.kl is not None:
         summary["kl_weight"] = {
@@ -151,4 +170,27 @@ def diagnose(run: Run, rules: Rules | None = None, window: int = DEFAULT_WINDOW)
             "source": ctx.kl.source,
             "upper_bound": ctx.kl.upper_bound,
         }
-    return Report(run.source, run.fmt, phase_dict, findings, summary, list(run.notes))
+    report = Report(run.source, run.fmt, phase_dict, findings, summary, list(run.notes))
+    report.insufficient = judge_sufficiency(run, findings, phase_dict, rules)
+    return report
+
+
+def read_conventions(run: Run, phase2: list[Record], recipe: dict[str, Any]) -> Conventions:
+    """Which trainer wrote the log and how its numbers are to be read (see conventions.py)."""
+    trainer, why = detect_trainer(run.keys.raw_names(), run.vaekit_run)
+    conv = conventions_for(trainer, why)
+    disc, gen = [], []
+    for r in phase2:
+        d = r.values.get("disc_loss")
+        if d is not None and math.isfinite(d):
+            scale = r.values.get("disc_factor") or 1.0
+            for key in conv.disc_scaled_by:
+                w = r.values.get(key)
+                if w is not None and math.isfinite(w) and w > 0:
+                    scale *= w
+            disc.append(d / scale if scale > 0 else d)
+        g = r.values.get("g_loss")
+        if g is not None and math.isfinite(g):
+            gen.append(g)
+    infer_gan_loss(conv, recipe.get("gan_loss"), disc, gen)
+    return conv

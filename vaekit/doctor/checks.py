@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .conventions import GAN_WORDS, Conventions
 from .logs import Record
 from .report import Finding
 from .rules import Rules
@@ -81,6 +82,18 @@ class Context:
     # offline, a settled spike earlier in the phase still earns a 'watch'; live, an incident is
     # over once the recent window is healthy again
     judge_history: bool = True
+    # how the log's numbers are to be read (vaekit's own conventions unless the log says otherwise)
+    conv: Conventions = field(default_factory=Conventions)
+    unit: str = "step"  # what a record's step counts: "step", "epoch" or "line"
+    steps_per_unit: float | None = 1.0  # optimizer steps per unit (None: unknown)
+
+    def in_units(self, steps: float) -> float | None:
+        """A number of optimizer steps in the log's unit (None when the log cannot tell)."""
+        if self.unit == "step":
+            return steps
+        if not self.steps_per_unit:
+            return None
+        return steps / self.steps_per_unit
 
 
 def _tol(rules: Rules, quanta: float, *mags: float) -> float:
@@ -183,12 +196,24 @@ def check_bookkeeping(records: list[Record], ctx: Context) -> Finding:
             if "first" not in res:
                 res["first"] = {"step": r.step, "logged": logged, "expected": expected}
 
+    nll_conv = ctx.conv.nll
+    pixel_ratios: list[float] = []
     for r in records:
-        vals = _finite_vals(r, "nll_loss", "rec_loss", "perception_loss")
-        if vals:
-            n, a, p = vals
-            q = r.q("nll_loss") + r.q("rec_loss") + r.q("perception_loss")
-            note("nll", abs(n - (a + p)) <= _tol(rules, q, n, a, p), r, n, a + p)
+        if nll_conv == "rec_includes_perception":
+            vals = _finite_vals(r, "nll_loss", "rec_loss")
+            if vals:
+                n, a = vals
+                note("nll_folded", abs(n - a) <= _tol(rules, r.q("nll_loss") + r.q("rec_loss"), n, a), r, n, a)
+        elif nll_conv == "summed_over_pixels":
+            vals = _finite_vals(r, "nll_loss", "rec_loss")
+            if vals and vals[1] > 0:
+                pixel_ratios.append(vals[0] / vals[1])
+        else:
+            vals = _finite_vals(r, "nll_loss", "rec_loss", "perception_loss")
+            if vals:
+                n, a, p = vals
+                q = r.q("nll_loss") + r.q("rec_loss") + r.q("perception_loss")
+                note("nll", abs(n - (a + p)) <= _tol(rules, q, n, a, p), r, n, a + p)
         if kw is not None:
             vals = _finite_vals(r, "vae_loss", "nll_loss", "kl_loss")
             if vals:
@@ -229,7 +254,16 @@ def check_bookkeeping(records: list[Record], ctx: Context) -> Finding:
         "vae": f"vae_loss = nll_loss + kl_weight x kl_loss (kl_weight {num(kw)} from the recipe)",
         "total": "total_loss = vae_loss + d_weight x disc_factor x g_loss",
         "disc_bound": f"disc_loss >= the {gan} loss of the mean logits (a lower bound, by convexity)",
+        "nll_folded": "nll_loss = rec_loss (the taming convention: rec_loss already holds perceptual_weight x "
+        "p_loss, so perception is not added again)",
     }
+    if pixel_ratios:
+        fine_pixels = (
+            f"nll_loss is a sum over pixels, about {num(median(pixel_ratios))} x rec_loss (the {ctx.conv.trainer} "
+            "convention), not a per-element mean, so it is not compared with rec_loss + perception_loss"
+        )
+    else:
+        fine_pixels = ""
     for name, res in results.items():
         label = words.get(name, f"{name.split(':', 1)[-1]} >= 0")
         if res["violations"]:
@@ -254,14 +288,29 @@ def check_bookkeeping(records: list[Record], ctx: Context) -> Finding:
                 )
         elif not name.startswith("nonneg:"):
             fine.append(f"{label} at all {res['checked']} lines")
+    if fine_pixels:
+        fine.append(fine_pixels)
     missing = []
-    if "nll" not in results:
+    if "nll" not in results and "nll_folded" not in results and not fine_pixels:
         missing.append("nll_loss (needs rec_loss, perception_loss, nll_loss)")
     if "total" not in results:
         missing.append("total_loss (needs total_loss, vae_loss, d_weight, disc_factor, g_loss)")
     evidence: dict[str, Any] = {"identities": results}
     if kl is not None:
         evidence["kl_weight"] = {"value": kl.value, "source": kl.source, "upper_bound": kl.upper_bound}
+    evidence["trainer"] = ctx.conv.trainer
+    evidence["nll_convention"] = nll_conv
+    if broken and ctx.conv.trainer != "vaekit":
+        return Finding(
+            "bookkeeping",
+            "watch",
+            "Read with vaekit's identities, the logged losses do not add up: " + "; ".join(broken) + ". This "
+            f"log is not vaekit's ({ctx.conv.trainer_why}), and trainers book these terms differently, so this "
+            "is a question, not a verdict.",
+            evidence,
+            advice="Check how this trainer defines each logged term (is perception inside rec_loss? is nll a sum "
+            "over pixels?); if a key means something else, map it with an [aliases] table in --rules.",
+        )
     if broken:
         return Finding(
             "bookkeeping",
@@ -307,7 +356,7 @@ def check_phases(phases: dict[str, Any], records: list[Record], ctx: Context) ->
     ds_recipe = ctx.recipe.get("disc_start")
     last = int(records[-1].step or 0)
     p2 = phases.get("phase2")
-    if ds_recipe is None:
+    if ds_recipe is None or ctx.unit != "step":
         return None
     ds_recipe = int(ds_recipe)
     has_df = any("disc_factor" in r.values for r in records)
@@ -553,8 +602,26 @@ def check_rec_loss(ph: PhaseData, ctx: Context) -> Finding | None:
     relapse = ""
     if rec_idx is not None:
         relapse = f" It was back under {num(thr)} at step {steps[rec_idx]} but has climbed again."
-    deadline = rules.rec_loss_deadline_steps
-    if since <= deadline:
+    deadline = ctx.in_units(rules.rec_loss_deadline_steps)
+    if deadline is None or since <= deadline:
+        if deadline is None:
+            ev["expected"] = True
+            ev["deadline_unknown"] = True
+            msg = (
+                spike + f" {since} {ctx.unit}s into phase 2 it is at {num(cur)} ({tr.words()}), above "
+                f"{num(thr)} ({num(rules.rec_loss_recovered)}x the phase-1 level). The log does not say how many "
+                f"optimizer steps a {ctx.unit} is, so the recovery deadline of {num(rules.rec_loss_deadline_steps)} "
+                "steps cannot be placed." + relapse
+            )
+            return Finding(
+                "rec_loss",
+                "watch",
+                msg,
+                ev,
+                ph.name,
+                f"Let it run; rec_loss should be back under {num(thr)} within about "
+                f"{num(rules.rec_loss_deadline_steps)} optimizer steps of disc_start.",
+            )
         ev["expected"] = True
         msg = (
             spike + " That is expected: the decoder is adapting to the discriminator. "
@@ -629,6 +696,8 @@ def check_perception(ph: PhaseData, ctx: Context) -> Finding | None:
             ev,
             ph.name,
         )
+    if not ctx.conv.lpips_mean:
+        return _perception_by_trend(ph, ctx, steps, vals, ev)
     scaled = f" (0.10 x perceptual_weight {num(pw)})" if pw and pw != 1 else ""
     msg = (
         f"{num(vals[0])} at step {steps[0]} -> {num(vals[-1])} at step {steps[-1]} (recent median {num(cur)}, "
@@ -652,6 +721,37 @@ def check_perception(ph: PhaseData, ctx: Context) -> Finding | None:
         ev,
         ph.name,
     )
+
+
+def _perception_by_trend(
+    ph: PhaseData, ctx: Context, steps: list[int], vals: list[float], ev: dict[str, Any]
+) -> Finding:
+    """Perception of a log not known to hold a mean LPIPS (a raw p_loss sum, a weighted term, a
+    VQ trainer's early epochs): judged by its trend and its level against its own best."""
+    rules = ctx.rules
+    rv = vals[-ctx.window :]
+    cur = median(rv)
+    tr = trend(rv, rules.trend_flat)
+    best = min(vals)
+    ev.pop("ceiling", None)
+    ev.update({"judged_by": "trend", "best": best, "best_step": steps[vals.index(best)]})
+    msg = (
+        f"{num(vals[0])} at step {steps[0]} -> {num(vals[-1])} at step {steps[-1]} (recent median {num(cur)}, "
+        f"{tr.words()}). This log's perception term is not known to be a mean LPIPS (trainer: "
+        f"{ctx.conv.trainer}), so the 0.10 ceiling of a mean LPIPS is not applied; it is judged by its trend."
+    )
+    head = vals[: -len(rv)]
+    if tr.label == "rising" and head and cur > rules.rec_loss_rise_watch * min(head):
+        return Finding(
+            "perception_loss",
+            "watch",
+            msg + f" It has climbed to {num(cur / min(head))}x its best earlier level of {num(min(head))}.",
+            ev,
+            ph.name,
+            "Look at the sample images; if texture is getting worse, check the lr and the adversarial weight.",
+        )
+    tail = {"falling": " Still improving.", "rising": " Drifting up a little; watch if it keeps climbing."}
+    return Finding("perception_loss", "ok", msg + tail.get(tr.label, " Steady."), ev, ph.name)
 
 
 def check_kl(ph: PhaseData, ctx: Context) -> Finding | None:
@@ -767,24 +867,37 @@ def check_disc_loss(ph: PhaseData, ctx: Context) -> Finding | None:
     steps, raw = ph.series("disc_loss")
     if not raw:
         return None
-    # disc_loss carries disc_factor; judge it per unit factor
-    dfs = {int(r.step or 0): r.values.get("disc_factor") for r in ph.records}
-    vals = [v / dfs[s] if dfs.get(s) and dfs[s] > 0 else v for s, v in zip(steps, raw)]
+    # disc_loss carries disc_factor (and, in some trainers, disc_weight); judge it per unit
+    scale = {int(r.step or 0): _disc_scale(r, ctx.conv) for r in ph.records}
+    vals = [v / scale[st] if scale.get(st) else v for st, v in zip(steps, raw)]
     rv = vals[-ctx.window :]
     cur = median(rv)
     tr = trend(rv, rules.trend_flat)
-    lo, hi = rules.disc_loss_low, rules.disc_loss_high
+    conv = ctx.conv
+    chance = conv.chance
+    lo, hi = rules.disc_loss_low * chance, rules.disc_loss_high * chance
+    collapse, broken = rules.disc_loss_collapse * chance, rules.disc_loss_broken * chance
+    gan = GAN_WORDS[conv.gan_loss]
     ev = {
         "recent_median": cur,
         "recent_min": min(rv),
         "recent_max": max(rv),
         "trend": tr.label,
         "band": [lo, hi],
+        "gan_loss": conv.gan_loss,
+        "gan_loss_source": conv.gan_source,
+        "chance_level": chance,
     }
+    scaled = [k for k in conv.disc_scaled_by if any(k in r.values for r in ph.records)]
+    if scaled:
+        ev["divided_by"] = scaled
     left = _left_band(steps, vals, lo, hi, max(3, ctx.window // 4))
     since = f" (outside the band since step {left})" if left is not None and left > steps[0] else ""
-    head = f"{_range(rv)} over the last {len(rv)} lines (median {num(cur)}, {tr.words()})"
-    if cur < rules.disc_loss_collapse:
+    per = f" per unit {' x '.join(scaled)} (the trainer logs it multiplied)" if scaled else ""
+    head = f"{_range(rv)}{per} over the last {len(rv)} lines (median {num(cur)}, {tr.words()})"
+    if conv.trainer != "vaekit":
+        head += f"; {gan} loss assumed ({conv.gan_why or conv.gan_source}), chance level {num(chance)}"
+    if cur < collapse:
         return Finding(
             "disc_loss",
             "act",
@@ -796,7 +909,7 @@ def check_disc_loss(ph: PhaseData, ctx: Context) -> Finding | None:
             "Lower disc_weight or the discriminator's lr, or resume phase 2 from a checkpoint before "
             f"step {left if left is not None else steps[0]}.",
         )
-    if cur > rules.disc_loss_broken:
+    if cur > broken:
         return Finding(
             "disc_loss",
             "act",
@@ -814,26 +927,38 @@ def check_disc_loss(ph: PhaseData, ctx: Context) -> Finding | None:
             "upper hand; near 0 it overpowers the decoder.",
             ev,
             ph.name,
-            f"Watch it; act if it falls under {num(rules.disc_loss_collapse)}.",
+            f"Watch it; act if it falls under {num(collapse)}.",
         )
     if cur > hi:
         return Finding(
             "disc_loss",
             "watch",
             f"Above the healthy band {num(lo)}-{num(hi)}: {head}{since}. The discriminator is struggling "
-            "to tell real from fake (with hinge loss, 1.0 means it cannot tell them apart at all).",
+            f"to tell real from fake (with {gan} loss, {num(chance)} means it cannot tell them apart at all).",
             ev,
             ph.name,
-            f"Watch it; around {num(rules.disc_loss_broken)} the discriminator is broken.",
+            f"Watch it; around {num(broken)} the discriminator is broken.",
         )
     return Finding(
         "disc_loss",
         "ok",
         f"{head}, inside the healthy band {num(lo)}-{num(hi)}: the discriminator and the decoder are evenly "
-        "matched (a hinge discriminator that cannot tell them apart at all scores 1.0).",
+        f"matched (a {gan} discriminator that cannot tell them apart at all scores {num(chance)}).",
         ev,
         ph.name,
     )
+
+
+def _disc_scale(r: Record, conv: Conventions) -> float:
+    """What the logged disc_loss of a line is multiplied by: disc_factor, and the weights the
+    trainer applies before logging (0 when it cannot be divided out)."""
+    f = r.values.get("disc_factor")
+    scale = f if f is not None and math.isfinite(f) and f > 0 else 1.0
+    for key in conv.disc_scaled_by:
+        w = r.values.get(key)
+        if w is not None and math.isfinite(w) and w > 0:
+            scale *= w
+    return scale
 
 
 def check_logits(ph: PhaseData, ctx: Context) -> Finding | None:
@@ -940,12 +1065,24 @@ def check_d_weight(ph: PhaseData, ctx: Context) -> Finding | None:
             + " reconstruction."
         )
     dw_scale = ctx.recipe.get("disc_weight") or 1.0
+    clamp = ctx.conv.d_weight_clamp or rules.d_weight_clamp
+    if ctx.conv.d_weight_at_clamp_is_normal and cur >= rules.d_weight_watch:
+        ev["clamp"] = clamp
+        return Finding(
+            "d_weight",
+            "ok",
+            f"Large: {hist}. Expected for this trainer ({ctx.conv.trainer}): its NLL is a sum over pixels, so "
+            f"the reconstruction gradient dwarfs the adversarial one and the adaptive weight sits near its clamp "
+            f"({num(clamp)} x disc_weight); its maintainers call this normal.{loud}",
+            ev,
+            ph.name,
+        )
     why = (
         " The adaptive weight scales the adversarial loss so that its gradient at the decoder's last "
         "layer is disc_weight times the reconstruction gradient; a large d_weight means the raw "
         "adversarial gradient is weak and is being amplified."
     )
-    if cur >= 0.999 * rules.d_weight_clamp * dw_scale:
+    if cur >= 0.999 * clamp * dw_scale:
         return Finding(
             "d_weight",
             "act",
@@ -1053,7 +1190,8 @@ def check_val(val: list[Record], ctx: Context) -> Finding | None:
     drop = best - last
     if drop > ctx.rules.val_psnr_drop:
         ds = ctx.disc_start
-        expected = ds is not None and 0 <= last_step - ds <= ctx.rules.rec_loss_deadline_steps
+        deadline = ctx.in_units(ctx.rules.rec_loss_deadline_steps)
+        expected = ds is not None and 0 <= last_step - ds <= (deadline if deadline is not None else math.inf)
         ev["drop_db"] = drop
         if expected:
             ev["expected"] = True

@@ -152,16 +152,20 @@ def infer_gan_loss(conv: Conventions, recipe_gan: str | None, disc: list[float],
         vwhy = f"the phase-2 disc_loss median {d:.3g} is nearest the {GAN_WORDS[by_values]} chance level {CHANCE[by_values]:.3g}"
     else:
         by_values, vwhy = None, ""
-    if conv.trainer not in ("unknown",):
+    if conv.trainer != "unknown":
         default = conv.gan_loss
-        if by_values is None or by_values == default or (
-            math.isfinite(d) and abs(math.log(d / CHANCE[default])) < math.log(2.5) and not negative
-        ):
-            conv.gan_source = "trainer"
-            conv.gan_why = f"the {conv.trainer} trainer's default" + (f"; the values agree ({vwhy})" if vwhy else "")
+        # the MONAI tutorials pick their criterion per notebook, so a negative g_loss overrides them;
+        # the other trainers' GAN loss is fixed by their code unless the recipe says otherwise
+        if conv.trainer == "monai" and negative and default != "hinge":
+            conv.gan_loss, conv.gan_source = "hinge", "values"
+            conv.gan_why = f"{vwhy} (the MONAI tutorials' default would be least squares)"
             return
-        conv.gan_loss, conv.gan_source = by_values, "values"
-        conv.gan_why = f"{vwhy} (the {conv.trainer} default would be {default})"
+        conv.gan_source = "trainer"
+        conv.gan_why = f"the {conv.trainer} trainer's loss"
+        if by_values == default:
+            conv.gan_why += f"; the values agree ({vwhy})"
+        elif by_values is not None:
+            conv.gan_why += f"; the values alone would suggest {GAN_WORDS[by_values]} ({vwhy})"
         return
     if by_values is not None:
         conv.gan_loss, conv.gan_source, conv.gan_why = by_values, "values", vwhy

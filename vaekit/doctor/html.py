@@ -27,6 +27,7 @@ h2 { font-size: 17px; margin: 26px 0 8px 0; border-bottom: 1px solid #d0d7de; pa
 .badge { display: inline-block; min-width: 44px; text-align: center; padding: 1px 6px;
          border-radius: 4px; color: #fff; font-weight: 700; font-size: 12px; }
 .ok { background: #2e7d32; } .watch { background: #e08e00; } .act { background: #c62828; }
+.insufficient { background: #616161; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; }
 td { border-top: 1px solid #e5e8eb; padding: 7px 8px; vertical-align: top; }
 td.metric { font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: nowrap; }

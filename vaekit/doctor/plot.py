@@ -17,7 +17,7 @@ from .rules import DEFAULT_RULES, Rules
 from .stats import num, rolling_median
 
 _MAX_POINTS = 2000  # per curve; longer series are binned
-LEVEL_COLORS = {"ok": "#2e7d32", "watch": "#e08e00", "act": "#c62828"}
+LEVEL_COLORS = {"ok": "#2e7d32", "watch": "#e08e00", "act": "#c62828", "insufficient": "#616161"}
 _GOOD = "#4caf50"
 _WARN = "#ffb300"
 _BAD = "#e53935"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 LEVELS = ("ok", "watch", "act")
+#: the overall verdict of a log too thin to judge (never the level of a single finding)
+INSUFFICIENT = "insufficient"
 _RANK = {name: i for i, name in enumerate(LEVELS)}
 PHASE_LABELS = {"all": "Whole run", "vae": "Phase 1 (VAE)", "adversarial": "Phase 2 (adversarial)"}
 
@@ -77,10 +80,15 @@ class Report:
     findings: list[Finding]
     summary: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: ``{"reason": ..., "needed": [...]}`` when the log is too thin to judge (see sufficiency.py)
+    insufficient: dict[str, Any] | None = None
 
     @property
     def overall(self) -> str:
-        return worst([f.level for f in self.findings])
+        top = worst([f.level for f in self.findings])
+        if self.insufficient is not None and top != "act":
+            return INSUFFICIENT
+        return top
 
     def finding(self, metric: str, phase: str | None = None) -> Finding | None:
         for f in self.findings:
@@ -90,6 +98,8 @@ class Report:
 
     def next_steps(self) -> list[str]:
         top = self.overall
+        if top == INSUFFICIENT:
+            return ["Not enough to judge yet; what would be needed: " + "; ".join(self.insufficient["needed"]) + "."]
         steps = [f.advice for f in self.findings if f.level == top and f.advice]
         if top == "ok":
             steps = [f.advice for f in self.findings if f.advice and f.metric == "phases"]
@@ -112,6 +122,8 @@ class Report:
             "findings": [f.to_dict() for f in self.findings],
             "next_steps": self.next_steps(),
             "notes": list(self.notes),
+            "insufficient": _jsonable(self.insufficient),
+            "unrecognised_keys": _jsonable(self.summary.get("unrecognised_keys", {})),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -142,7 +154,21 @@ _SOURCES = {
 }
 
 
-def phase_line(phases: dict[str, Any]) -> str:
+def in_unit_words(text: str, unit: str) -> str:
+    """Say ``epoch 11`` / ``line 11`` where a message says ``step 11`` (logs whose positions are
+    epochs or log lines)."""
+    if unit == "step" or not text:
+        return text
+    text = re.sub(r"\bsteps (?=[-\d])", f"{unit}s ", text)
+    text = re.sub(r"\bstep (?=[-\d])", f"{unit} ", text)
+    return re.sub(r"(?<=\d) steps\b", f" {unit}s", text)
+
+
+def phase_line(phases: dict[str, Any], unit: str = "step") -> str:
+    return in_unit_words(_phase_line(phases), unit)
+
+
+def _phase_line(phases: dict[str, Any]) -> str:
     p1, p2, ds = phases.get("phase1"), phases.get("phase2"), phases.get("disc_start")
     parts = []
     if p1:
@@ -180,11 +206,31 @@ def render_text(report: Report, width: int = 100) -> str:
     else:
         desc += "; no recipe found (kl_weight is inferred from the log)"
     out.extend(textwrap.wrap(desc, width))
-    out.extend(textwrap.wrap("Phases: " + phase_line(report.phases), width, subsequent_indent="  "))
+    unit = summ.get("unit", "step")
+    out.extend(textwrap.wrap("Phases: " + phase_line(report.phases, unit), width, subsequent_indent="  "))
+    conv = summ.get("conventions")
+    if conv:
+        read = (
+            f"Read as: {conv['trainer']} log ({conv['trainer_why']}); positions are {unit}s"
+            + (f" ({summ['steps_per_epoch']} batches each)" if unit == "epoch" and summ.get("steps_per_epoch") else "")
+            + f"; GAN loss {conv['gan_loss']} (chance level {conv['chance_level']:.3g}; {conv['gan_loss_why']})"
+            + ("; perception is a mean LPIPS" if conv["perception_is_mean_lpips"] else "; perception judged by trend")
+        )
+        out.extend(textwrap.wrap(read, width, subsequent_indent="  "))
+    unknown = summ.get("unrecognised_keys") or {}
+    if unknown:
+        names = ", ".join(f"{k} ({n})" for k, n in unknown.items())
+        out.extend(textwrap.wrap(f"Not recognised (kept, not judged): {names}", width, subsequent_indent="  "))
+    for what, n in (summ.get("set_aside") or {}).items():
+        out.extend(textwrap.wrap(f"Set aside: {n} {what}", width, subsequent_indent="  "))
     for note in report.notes:
         out.extend(textwrap.wrap("Note: " + note, width, subsequent_indent="  "))
     out.append("")
     out.append(f"Overall: {report.overall.upper()}")
+    if report.insufficient is not None and report.overall == INSUFFICIENT:
+        out.extend(
+            textwrap.wrap(f"Too little to judge: {report.insufficient['reason']}.", width, subsequent_indent="  ")
+        )
     for phase in ("all", "vae", "adversarial"):
         group = [f for f in report.findings if f.phase == phase]
         if not group:

@@ -66,6 +66,9 @@ class Rules:
     bookkeeping_atol: float = 1e-8
     # validation PSNR drop from its best (dB) that is worth a look. Ours.
     val_psnr_drop: float = 1.0
+    # fewer training lines than this: the verdict is "insufficient" (ours: below 5 points a level
+    # cannot be told from noise, nor a trend read)
+    insufficient_lines: float = 5
 
     def check(self) -> Rules:
         pairs = [
