@@ -409,6 +409,13 @@ def _rank_device(device: str | None):
     mode = "auto" if device is None else "cuda" if device.startswith("cuda") else "cpu"
     if mode == "cuda" and not torch.cuda.is_available():
         raise MissingDependencyError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if world > 1 and mode != "cpu" and torch.cuda.is_available() and local >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise MissingDependencyError(
+            f"LOCAL_RANK {local} but this machine has {n} GPU(s): start at most {n} processes per node "
+            f"(torchrun --nproc_per_node {n}), or use --device cpu"
+        )
     d = setup(mode)
     if world == 1 and device is not None:
         return d, device
