@@ -41,7 +41,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "vae_loss": ("ae_loss_no_gan",),
     "total_loss": ("aeloss", "ae_loss", "loss_g", "generator_total_loss", "g_total_loss"),
     "g_loss": (
-        "gen_loss", "generator_loss", "generator_adv_loss", "generator_adv", "gan_loss", "g_adv_loss",
+        "gen_loss", "generator", "generator_loss", "generator_adv_loss", "generator_adv", "gan_loss", "g_adv_loss",
         "gen_adv_loss", "gan_g_loss", "adv_loss", "loss_gan",
     ),
     "disc_loss": (
@@ -78,7 +78,8 @@ IGNORED_KEYS = frozenset(
     {
         "v_num", "time", "data", "eta", "mem", "max_mem", "memory", "created_at", "_runtime",
         "_timestamp", "timestamp", "wall_time", "samples_per_sec", "steps_per_sec", "it_s",
-        "batch_time", "data_time", "gpu_mem", "rank", "world_size", "total", "seed",
+        "batch_time", "data_time", "gpu_mem", "rank", "world_size", "total", "seed", "steps/sec",
+        "it/s", "s/it", "samples/sec", "samples/s", "imgs/s",
     }
 )
 

@@ -896,7 +896,7 @@ def check_disc_loss(ph: PhaseData, ctx: Context) -> Finding | None:
     per = f" per unit {' x '.join(scaled)} (the trainer logs it multiplied)" if scaled else ""
     head = f"{_range(rv)}{per} over the last {len(rv)} lines (median {num(cur)}, {tr.words()})"
     if conv.trainer != "vaekit":
-        head += f"; {gan} loss assumed ({conv.gan_why or conv.gan_source}), chance level {num(chance)}"
+        head += f"; {gan} loss assumed (from the {conv.gan_source}), chance level {num(chance)}"
     if cur < collapse:
         return Finding(
             "disc_loss",

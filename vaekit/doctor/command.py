@@ -10,7 +10,7 @@ from vaekit.errors import OutputError
 
 from .analyze import DEFAULT_WINDOW, diagnose
 from .logs import DoctorError, find_key, load_run
-from .rules import DEFAULT_RULES, load_rules, rules_from_mapping
+from .rules import DEFAULT_RULES, load_aliases, load_rules, rules_from_mapping
 
 EXIT_OK = 0  # overall ok or watch
 EXIT_ACT = 1  # overall act: something needs doing
@@ -19,9 +19,12 @@ EXIT_OUTPUT = OutputError.exit_code  # 3: the plot or HTML cannot be written
 
 HELP = f"""Read a training run's logs, judge its health, and draw it.
 
-RUN is a vaekit run folder (metrics.jsonl + config.toml), a metrics.jsonl file, or a plain-text
-log from another trainer whose lines carry `key: value` or `key=value` pairs (taming /
-Open-Sora-Plan style, python dict reprs; `train/` prefixes are stripped).
+RUN is a vaekit run folder (metrics.jsonl + config.toml), a metrics.jsonl file, a CSV log
+(Lightning metrics.csv, wandb export), TensorBoard event files (a file or a folder), or a
+plain-text log from another trainer: `key: value` / `key=value` pairs, dict reprs, tqdm and
+Lightning progress bars, MetricLogger lines, split (Generator) / (Discriminator) lines. Other
+trainers' names (recons_loss, gen_loss, discloss, p_loss, kld, ...) map to vaekit's through one
+alias table, extendable with an [aliases] table in --rules; keys it does not know are listed.
 
 The doctor finds where the discriminator starts, checks that the logged losses add up
 (nll = rec + perception, vae = nll + kl_weight x kl, total = vae + d_weight x disc_factor x
@@ -31,7 +34,7 @@ dominant), disc_loss, logits, d_weight, NaN/inf, validation PSNR.
 
 \b
 Exit status:
-  {EXIT_OK}  overall ok or watch
+  {EXIT_OK}  overall ok or watch, or insufficient (too little data: the report says what is needed)
   {EXIT_ACT}  overall act (a finding needs action)
   {EXIT_INPUT}  the run / log / rules file cannot be read, or holds no metrics
   {EXIT_OUTPUT}  the plot or HTML file cannot be written
@@ -78,7 +81,7 @@ def main(
         print(f"error: --window must be at least 2 lines, got {window}", file=err)
         return EXIT_INPUT
     try:
-        parsed = load_run(run)
+        parsed = load_run(run, aliases=load_aliases(rules_path))
         rules = _rules_for(parsed.config, rules_path, err)
         report = diagnose(parsed, rules, window)
     except DoctorError as exc:

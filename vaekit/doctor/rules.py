@@ -18,7 +18,9 @@ A rules file is TOML with one table per metric, e.g.::
     deadline_steps = 3000
 
 A ``[doctor]`` table wrapping these (so the run's own ``config.toml`` can carry them) and flat
-keys such as ``grad_norm_watch = 12.0`` are accepted too. Unknown keys are an error.
+keys such as ``grad_norm_watch = 12.0`` are accepted too. Unknown keys are an error. An
+``[aliases]`` table names other trainers' keys for the rules (``rec_loss = ["l1_pixel"]``; see
+:mod:`vaekit.doctor.aliases`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .aliases import aliases_from_mapping
 from .logs import DoctorError, tomllib
 
 
@@ -113,6 +116,7 @@ def rules_from_mapping(table: dict[str, Any], base: Rules = DEFAULT_RULES, where
     """Apply a (possibly nested) mapping of overrides to ``base``."""
     if "doctor" in table and isinstance(table["doctor"], dict):
         table = table["doctor"]
+    table = {k: v for k, v in table.items() if k != "aliases"}  # names, not thresholds: see load_aliases
     flat = _flatten_rules(table)
     # Accept the table names the docs use for two groups.
     renamed = {}
@@ -150,3 +154,28 @@ def load_rules(path: str | Path | None = None, base: Rules = DEFAULT_RULES) -> R
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DoctorError(f"cannot read the rules file {p}: {exc}") from exc
     return rules_from_mapping(table, base, where=str(p))
+
+
+def load_aliases(path: str | Path | None) -> dict[str, list[str]]:
+    """The ``[aliases]`` table of a rules file (canonical name -> other key names), or ``{}``."""
+    if path is None:
+        return {}
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            table = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise DoctorError(f"rules file not found: {p}") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DoctorError(f"cannot read the rules file {p}: {exc}") from exc
+    if "doctor" in table and isinstance(table["doctor"], dict):
+        table = table["doctor"]
+    aliases = table.get("aliases")
+    if aliases is None:
+        return {}
+    if not isinstance(aliases, dict):
+        raise DoctorError(f"{p}: [aliases] must be a table of name = [other names]")
+    try:
+        return aliases_from_mapping(aliases, where=str(p))
+    except ValueError as exc:
+        raise DoctorError(str(exc)) from exc

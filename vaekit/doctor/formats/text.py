@@ -32,7 +32,7 @@ _KEY = r"[A-Za-z_][\w./-]*"
 _PAIR = re.compile(
     rf"""(?:'(?P<k1>{_KEY})'|"(?P<k2>{_KEY})"|(?<![\w'"./-])(?P<k3>{_KEY}))\s*[:=]\s*"""
     r"""(?:tensor\(\s*|np\.float\d*\(\s*|array\(\s*)?"""
-    rf"""(?P<num>{_NUM})(?![\w.])""",
+    rf"""(?P<num>{_NUM})(?![\w.]|:\d)""",
     re.IGNORECASE,
 )
 _WORD_NUM = re.compile(
@@ -194,7 +194,7 @@ def read_text_lines(lines, table: AliasTable) -> TextScan:
 
     for number, text in enumerate(lines, 1):
         if is_summary_line(text):
-            if _PAIR.search(text):
+            if any("loss" in (m.group("k1") or m.group("k2") or m.group("k3")).lower() for m in _PAIR.finditer(text)):
                 scan.summaries += 1
             continue
         tl = scan_line(text, number, table)
