@@ -26,6 +26,7 @@ clip is written as an ordinary latent file, plus one line in the set's index
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import signal
@@ -338,6 +339,7 @@ class RankJob:
         geometry = plan_geometry(info.height, info.width, spec, backend.spatial_compression)
         n, step = spec.frames, spec.step
 
+        @functools.cache  # asked once per frame of each window: one lookup and stat per clip
         def wanted(k: int) -> bool:
             return not self._finished_clip(latent_name(item.rel, k * step, k * step + n), sig)
 
