@@ -19,9 +19,10 @@ def clip_options(fn):
             "--clip-frames",
             type=int,
             help="Dataset mode: cut every video into clips of N frames (1 + 4k fits the model), one "
-            "latent file each, indexed in OUT/index.jsonl; resumable, shards over torchrun ranks.",
+            "latent file each, indexed in OUT/index.jsonl; resumable, shards over torchrun ranks; runs "
+            "on cuda:LOCAL_RANK where CUDA exists unless --device is given.",
         ),
-        click.option("--clip-stride", type=int, help="Frames from one clip's start to the next (default: N).",),
+        click.option("--clip-stride", type=int, help="Frames from one clip's start to the next (default: N)."),
         click.option("--size", "clip_size", help="Clip frame size WxH (resize to cover, then --crop)."),
         click.option("--short-side", type=int, help="Resize so the shorter side is P pixels (keeps the aspect)."),
         click.option("--fps", "clip_fps", help="Resample clips to this frame rate (24, 29.97, 30000/1001)."),
