@@ -24,6 +24,7 @@ from .stats import median, trend
 from .sufficiency import judge_sufficiency
 
 DEFAULT_WINDOW = 20
+_DISC_KEYS = ("disc_loss", "disc_factor", "g_loss", "logits_real", "d_weight")
 _ADVERSARIAL_PHASES = {"adversarial", "gan", "disc", "discriminator", "phase2", "2"}
 
 
@@ -47,6 +48,8 @@ class Phases:
         }
         if recipe.get("disc_start") is not None:
             d["recipe_disc_start"] = int(recipe["disc_start"])
+        if not any(k in r.values for r in records for k in _DISC_KEYS):
+            d["no_discriminator_values"] = True
         return d
 
 

@@ -184,7 +184,11 @@ def _phase_line(phases: dict[str, Any]) -> str:
     elif p2 and not p1:
         text += "; the discriminator was already on at the first logged line"
     else:
-        text += "; the discriminator has not started"
+        text += (
+            "; the log holds no discriminator values (not started, or not logged)"
+            if phases.get("no_discriminator_values")
+            else "; the discriminator has not started"
+        )
         if phases.get("recipe_disc_start") is not None:
             text += f" (recipe: disc_start = {phases['recipe_disc_start']})"
     return text
