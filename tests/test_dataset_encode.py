@@ -219,6 +219,39 @@ def test_latent_dataset_returns_normalised_latents_and_metadata(reference):
     assert len(seen) == len(set(seen)) == n // 2 * 2
 
 
+def test_a_truncated_video_keeps_the_clips_before_its_damage(truncated_mp4, tmp_path):
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "cut.mp4").write_bytes(truncated_mp4.read_bytes())  # 5 decodable frames
+    r = _cli("encode", str(tmp_path / "videos"), "-o", str(tmp_path / "out"), "--clip-frames", "5",
+             "--size", "32x32", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "skipped " in r.output and "truncated or corrupt after 5 frames" in r.output
+    clips, video = [json.loads(x) for x in (tmp_path / "out" / INDEX).read_text().splitlines()]
+    assert clips["frames"] == [0, 5] and LatentReader(tmp_path / "out" / clips["latent"])
+    assert video["status"] == "failed" and video["clips"] == 1
+
+
+def test_a_changed_source_is_encoded_again_and_only_it(tmp_path):
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    for i, name in enumerate(("one.mp4", "two.mp4")):
+        write_sample_clip(videos / name, num_frames=9, width=32, height=32, seed=i)
+    args = ["encode", str(videos), "-o", str(out), "--clip-frames", "9", "--json"]
+    assert _cli(*args).exit_code == 0
+    before = _latents(out)
+    stamp = (out / "one.mp4.000000-000009.latent.safetensors").stat().st_mtime_ns
+    write_sample_clip(videos / "two.mp4", photo="coffee", num_frames=9, width=32, height=32, seed=5)
+    r = _cli(*args)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["clips_written"] == 1
+    after = _latents(out)
+    assert after["one.mp4.000000-000009.latent.safetensors"] == before["one.mp4.000000-000009.latent.safetensors"]
+    assert after["two.mp4.000000-000009.latent.safetensors"] != before["two.mp4.000000-000009.latent.safetensors"]
+    assert (out / "one.mp4.000000-000009.latent.safetensors").stat().st_mtime_ns == stamp
+    lines = (out / INDEX).read_text().splitlines()
+    assert len(lines) == 4 and str((videos / "two.mp4").stat().st_size) in lines[2]
+
+
 # -- several processes, interruptions ----------------------------------------------------------
 def test_torchrun_two_processes_write_exactly_what_one_process_writes(dataset, reference, tmp_path):
     ranks = {rank_of(it.rel, 2) for it in find_videos([dataset], tmp_path)}
@@ -287,6 +320,8 @@ def test_sigterm_finishes_the_clip_in_hand_and_a_rerun_completes_the_same_set(lo
     assert rc == 143 and "terminated by SIGTERM" in err, err[-2000:]
     assert not _leftovers(out)
     kept = _assert_consistent_after_stop(out)
+    summary = json.loads(_cli("info", str(out), "--json").output)
+    assert summary["clips"] == kept and summary["state"].startswith("incomplete")
     assert len(_latents(out)) == kept  # the clip in hand was finished and recorded
     rc, stdout, err = _finish(_spawn([str(long_dataset), "-o", str(out), *LONG, "--json"]))
     assert rc == 0, err[-2000:]
@@ -351,3 +386,28 @@ def test_a_line_cut_short_by_a_kill_is_ignored_and_trimmed_before_appending(long
     assert r.exit_code == 0, r.output
     assert (out / INDEX).read_bytes() == (long_reference / INDEX).read_bytes()
     assert _latents(out) == _latents(long_reference)
+
+
+# -- CUDA (skipped without it) -----------------------------------------------------------------
+def _close_to(out: Path, reference: Path) -> None:
+    assert (out / INDEX).read_bytes() == (reference / INDEX).read_bytes()
+    assert set(_latents(out)) == set(_latents(reference))
+    for name in _latents(reference):
+        a, b = LatentReader(out / name).read("mean"), LatentReader(reference / name).read("mean")
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_run_matches_the_cpu_set(dataset, reference, tmp_path):
+    r = _cli("encode", str(dataset), "-o", str(tmp_path / "cuda"), *CLIP, "--device", "cuda")
+    assert r.exit_code == 0, r.output
+    _close_to(tmp_path / "cuda", reference)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_torchrun_on_two_gpus_matches_the_cpu_set(dataset, reference, tmp_path):
+    rc, _, err = _finish(_spawn([str(dataset), "-o", str(tmp_path / "ddp"), *CLIP], torchrun=2))
+    assert rc == 0, err[-3000:]  # no --device: each rank on cuda:LOCAL_RANK, NCCL + a gloo group
+    _close_to(tmp_path / "ddp", reference)

@@ -296,6 +296,7 @@ class RankJob:
         self.backend, self.out, self.s, self.rank, self.stop = backend, out, settings, rank, stop
         self.timer = _Timer()
         self.folders: set[Path] = set()
+        self.clips_of_video = 0
         done = index.latest(index.read_records(out))
         self.clips = {k[1]: r for k, r in done.items() if k[0] == "clip" and r["status"] == "ok"}
         self.videos = {k[1]: r for k, r in done.items() if k[0] == "video"}
@@ -323,10 +324,12 @@ class RankJob:
         if old is not None and (old["source_bytes"], old["source_mtime_ns"]) == tuple(sig.values()):
             progress.add(**({"failed": 1} if old["status"] == "failed" else {"videos": 1}))
             return
+        self.clips_of_video = 0
         try:
             record = self._encode_video(item, source, sig, parts, progress)
-        except InputError as e:
-            record = {"kind": "video", "status": "failed", "source": source, **sig, "clips": 0, "error": str(e)}
+        except InputError as e:  # clips finished before damage later in the file stay valid
+            record = {"kind": "video", "status": "failed", "source": source, **sig,
+                      "clips": self.clips_of_video, "error": str(e)}  # fmt: skip
             parts.append(record)
             progress.add(failed=1, **self.timer.take())
             return
@@ -357,10 +360,9 @@ class RankJob:
                     return
                 yield frame
 
-        clips = 0
         fps = spec.fps or info.fps
         for clip in iter_clips(decoded(), spec, info.fps, transform, wanted):
-            clips += 1
+            self.clips_of_video += 1
             if not clip.frames:
                 progress.add(resumed=1)
                 continue
@@ -376,7 +378,7 @@ class RankJob:
             })  # fmt: skip
             progress.add(clips=1, **self.timer.take())
             self.stop.check()  # the clip in hand is finished and recorded: stop here if asked
-        return {"kind": "video", "status": "done", "source": source, **sig, "clips": clips,
+        return {"kind": "video", "status": "done", "source": source, **sig, "clips": self.clips_of_video,
                 "source_shape": [info.height, info.width]}  # fmt: skip
 
     def _write_clip(self, clip, name: str, fps: Fraction, info, item: Item, source: str) -> list[int]:
