@@ -46,6 +46,9 @@ def _level(report: Report, metric: str) -> str:
 def _panels(run: Run, report: Report, rules: Rules) -> list[dict[str, Any]]:
     recipe = run.recipe()
     pw = recipe.get("perceptual_weight") or 1.0
+    conv = report.summary.get("conventions") or {}
+    chance = float(conv.get("chance_level", 1.0))  # the disc_loss band follows the GAN loss
+    lpips_mean = conv.get("perception_is_mean_lpips", True) and not recipe.get("lpips_random_backbone")
     panels: list[dict[str, Any]] = [
         {"metric": "rec_loss", "keys": ["rec_loss"], "title": "rec_loss (pixel)", "log": True},
         {
@@ -53,13 +56,11 @@ def _panels(run: Run, report: Report, rules: Rules) -> list[dict[str, Any]]:
             "keys": ["perception_loss"],
             "title": "perception_loss (random backbone: not LPIPS)"
             if recipe.get("lpips_random_backbone")
-            else "perception_loss (LPIPS)",
-            "bands": []
-            if recipe.get("lpips_random_backbone")
-            else [(0, rules.perception_ceiling * pw, _GOOD)],
-            "lines": []
-            if recipe.get("lpips_random_backbone")
-            else [(rules.perception_ceiling * pw, "ceiling")],
+            else "perception_loss (LPIPS)"
+            if lpips_mean
+            else "perception_loss (judged by trend)",
+            "bands": [(0, rules.perception_ceiling * pw, _GOOD)] if lpips_mean else [],
+            "lines": [(rules.perception_ceiling * pw, "ceiling")] if lpips_mean else [],
         },
         {"metric": "kl_loss", "keys": ["kl_loss"], "title": "kl_loss"},
         {
@@ -79,8 +80,8 @@ def _panels(run: Run, report: Report, rules: Rules) -> list[dict[str, Any]]:
             "title": "disc_loss",
             "phase2": True,
             "bands": [
-                (0, rules.disc_loss_collapse, _BAD),
-                (rules.disc_loss_low, rules.disc_loss_high, _GOOD),
+                (0, rules.disc_loss_collapse * chance, _BAD),
+                (rules.disc_loss_low * chance, rules.disc_loss_high * chance, _GOOD),
             ],
         },
         {
@@ -296,7 +297,7 @@ def render_png(run: Run, report: Report, rules: Rules | None = None, window: int
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     for ax in axes[-1]:
-        ax.set_xlabel("step", fontsize=8)
+        ax.set_xlabel(report.summary.get("unit", "step"), fontsize=8)
     overall = report.overall
     flagged = []
     for lv in ("act", "watch"):
