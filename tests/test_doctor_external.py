@@ -223,6 +223,22 @@ def test_a_training_bars_psnr_stays_training(tmp_path):
 # formats
 
 
+def test_terminal_capture_with_carriage_return_refreshes(tmp_path):
+    # a terminal capture keeps every refresh of an epoch's bar on one line, separated by \r
+    epochs = []
+    for e in range(2):
+        renders = [
+            f"Epoch {e}:  {n * 10}%|##  | {n * 10}/100 [00:0{n}<00:09, 9.9it/s, v_num=0, train/rec_loss_step={0.2 - e * 0.05 - n * 0.001:.3f}]"
+            for n in range(1, 11)
+        ]
+        epochs.append("\r".join(renders))
+    p = tmp_path / "capture.log"
+    p.write_text("\n".join(epochs) + "\n")
+    run = load_run(p)
+    assert len(run.train) == 20 and run.train[0].step == 10 and run.train[-1].step == 200
+    assert run.train[-1].values["rec_loss"] == pytest.approx(0.14)
+
+
 def test_metric_logger_lines():
     # the shape of MAE / DeiT's MetricLogger (no real tokenizer log of this shape was found)
     line = "Epoch: [1]  [200/1251]  eta: 0:05:01  lr: 0.000051  loss: 0.5200 (0.5500)  rec_loss: 0.0410 (0.0450)  time: 0.34  data: 0.0001  max mem: 22193"

@@ -178,6 +178,18 @@ def is_summary_line(text: str) -> bool:
     return bool(_SUMMARY.search(text))
 
 
+def _segments(lines):
+    """``(line number, text)`` for every render of a line: a terminal capture keeps each progress
+    bar refresh of an epoch on one line, separated by carriage returns."""
+    for number, text in enumerate(lines, 1):
+        if "\r" in text:
+            for seg in text.split("\r"):
+                if seg.strip():
+                    yield number, seg
+        else:
+            yield number, text
+
+
 def read_text_lines(lines, table: AliasTable) -> TextScan:
     """Scan every line; merge split ``(Generator)`` / ``(Discriminator)`` lines of one step."""
     scan = TextScan()
@@ -192,7 +204,7 @@ def read_text_lines(lines, table: AliasTable) -> TextScan:
         pending = None
         roles.clear()
 
-    for number, text in enumerate(lines, 1):
+    for number, text in _segments(lines):
         if is_summary_line(text):
             if any("loss" in (m.group("k1") or m.group("k2") or m.group("k3")).lower() for m in _PAIR.finditer(text)):
                 scan.summaries += 1
