@@ -412,3 +412,12 @@ def test_another_trainers_identity_failure_is_a_question_not_an_act(tmp_path):
     b = rep.finding("bookkeeping")
     assert b.level == "watch" and "not vaekit's" in b.message
     assert rep.finding("perception_loss", "vae").evidence["judged_by"] == "trend"
+
+
+def test_html_page_says_insufficient_and_lists_unrecognised_keys(tmp_path):
+    from vaekit.doctor.html import write_html
+
+    run = load_run(EXT / "stablesr_lightning_metrics.csv")
+    page = write_html(run, diagnose(run), tmp_path / "r.html", plot=False).read_text()
+    assert 'class="verdict insufficient"' in page and "Too little to judge" in page
+    assert 'id="unrecognised"' in page and "train/loss_vlb_step (13)" in page

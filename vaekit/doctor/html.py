@@ -55,8 +55,20 @@ def render_html(run: Run, report: Report, png: bytes | None = None, title: str |
         f'<div class="meta">{e(report.source)} &middot; {report.summary.get("lines", "?")} training lines'
         f" &middot; format {e(report.fmt)}</div>",
         f'<div class="verdict {overall}" id="overall">Overall: {overall.upper()}</div>',
-        f'<div class="meta">Phases: {e(phase_line(report.phases))}</div>',
+        f'<div class="meta">Phases: {e(phase_line(report.phases, report.summary.get("unit", "step")))}</div>',
     ]
+    if report.insufficient is not None and overall == "insufficient":
+        parts.append(f'<div class="note">Too little to judge: {e(report.insufficient["reason"])}.</div>')
+    conv = report.summary.get("conventions")
+    if conv:
+        parts.append(
+            f'<div class="meta">Read as: {e(conv["trainer"])} log ({e(conv["trainer_why"])}); GAN loss '
+            f'{e(conv["gan_loss"])} (chance level {conv["chance_level"]:.3g}; {e(conv["gan_loss_why"])})</div>'
+        )
+    unknown = report.summary.get("unrecognised_keys") or {}
+    if unknown:
+        names = ", ".join(f"{k} ({n})" for k, n in unknown.items())
+        parts.append(f'<div class="note" id="unrecognised">Not recognised (kept, not judged): {e(names)}</div>')
     recipe = report.summary.get("recipe") or {}
     if recipe:
         parts.append(
