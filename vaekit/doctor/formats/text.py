@@ -124,8 +124,6 @@ def scan_line(text: str, number: int, table: AliasTable) -> TextLine | None:
         inside = m.group("inside") or ""
         cut = m.group("inside") is not None and m.group("close") is None
         values, tokens = parse_text_line(inside)
-        values.pop("step", None)
-        values.pop("epoch", None)
         return TextLine(values, tokens, number, epoch, batch, batches, None, False, True, cut)
     ml = _METRIC_LOGGER.search(body)
     if ml:
