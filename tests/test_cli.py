@@ -168,9 +168,13 @@ def test_audio_from_copies_the_track(tmp_path, audio_clip, model_dir):
 
 def test_info_on_latent_and_model(tmp_path, sample_clip, model_dir):
     latent = tmp_path / "s.latent.safetensors"
-    run("encode", sample_clip, "-o", latent, "--model", model_dir)
+    e = json.loads(run("encode", sample_clip, "-o", latent, "--model", model_dir, "--json").stdout)
     d = json.loads(run("info", latent, "--json").stdout)
-    assert d["frame_count"] == 17 and d["latent_shape"] == "16x5x32x32" and d["model"] == "small"
+    assert d["frame_count"] == 17 and d["model"] == "small"
+    # the same types as encode --json: a list for the shape, fps as its rational, plus a number
+    assert d["latent_shape"] == e["latent_shape"] == [16, 5, 32, 32]
+    assert d["fps"] == e["fps"] == "24/1" and d["fps_value"] == 24.0 and d["source_size"] == [256, 256]
+    assert "16x5x32x32" in run("info", latent).stdout  # text for people
     m = json.loads(run("info", model_dir, "--json").stdout)
     assert m["trained_weights"] is True and m["weights_sha256"] == d["model_sha256"]
     assert "4x8x8" in run("info", "tiny").stdout

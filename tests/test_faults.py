@@ -469,3 +469,73 @@ def test_the_mismatch_message_names_the_folder_that_made_the_latent(tmp_path, sm
     other.rmdir()
     r = run("decode", latent, "--model", model_dir, ok=False)
     assert "the model folder whose weights have the fingerprint" in r.stderr and "RUN_DIR/model" in r.stderr
+
+
+# -- smaller promises ------------------------------------------------------------------------
+def test_a_model_without_weights_is_refused_unless_allowed(tmp_path, small_clip, model_dir):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "config.json").write_bytes((model_dir / "config.json").read_bytes())  # no model.safetensors
+    out = tmp_path / "c.latent.safetensors"
+    r = run("encode", small_clip, "-o", out, "--model", bare, ok=False)
+    assert r.exit_code == 2 and error_lines(r.stderr) == [r.stderr.strip()]
+    assert "has no trained weights" in r.stderr and "--allow-random-weights" in r.stderr and not out.exists()
+    r = run("encode", small_clip, "-o", out, "--model", bare, "--allow-random-weights")
+    assert out.is_file() and "no trained weights" in _warnings(r.stderr)[0]  # still said, once
+
+
+def test_the_last_training_step_is_logged(tmp_path):
+    from trainkit import small_model_dir, small_recipe
+
+    from vaekit.train import train
+
+    recipe = small_recipe(small_model_dir(tmp_path / "m"), tmp_path / "run", max_steps=7, log_every=5)
+    train(recipe)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines if "rec_loss" in r] == [0, 5, 6]
+
+
+def test_the_training_start_line_counts_only_readable_files(tmp_path):
+    from vaekit.train.data import describe, find_items
+
+    write_sample_clip(tmp_path / "a.mp4", num_frames=5, width=32, height=32)
+    write_sample_clip(tmp_path / "b.mp4", num_frames=5, width=32, height=32)
+    (tmp_path / "broken.mp4").write_text("not a video")
+    assert describe(find_items([str(tmp_path)])) == "2 videos (+ 1 unreadable file, skipped: broken.mp4)"
+
+
+def test_the_training_progress_bar_shows_steps_and_eta_on_a_terminal(monkeypatch):
+    import io
+
+    from vaekit.train.progress import StepBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    bar = StepBar(3, 10)
+    bar.update()
+    with bar.printing():
+        pass
+    bar.close()
+    shown = term.getvalue()
+    assert "train" in shown and "4/10" in shown and "<" in shown  # tqdm's elapsed<remaining
+    plain = io.StringIO()  # not a terminal: no bar at all
+    monkeypatch.setattr(sys, "stderr", plain)
+    StepBar(0, 10).update()
+    assert plain.getvalue() == ""
+
+
+def test_bad_inputs_are_refused_before_torch_is_imported(tmp_path):
+    code = (
+        "import sys\nfrom vaekit.cli import main\nassert 'torch' not in sys.modules\n"
+        "try:\n    main(['encode', sys.argv[1]])\nexcept SystemExit as e:\n    print(e.code, 'torch' in sys.modules)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "nope.mp4")], capture_output=True, text=True
+    )
+    assert p.stdout.split() == ["2", "False"], p.stderr
+    assert "no such file" in p.stderr
+

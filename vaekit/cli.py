@@ -119,12 +119,30 @@ def backend_options(fn):
     )(fn)
 
 
-def make_backend(model: str, device: str, dtype: str, backend: str = "torch", artifacts: str | None = None):
+def random_weights_option(fn):
+    return click.option(
+        "--allow-random-weights",
+        is_flag=True,
+        help="Run a model folder that has no trained weights (random init: only speed means anything).",
+    )(fn)
+
+
+def make_backend(
+    model: str,
+    device: str,
+    dtype: str,
+    backend: str = "torch",
+    artifacts: str | None = None,
+    allow_random_weights: bool = False,
+):
     """Load the model and wrap it in the backend that runs the streaming engine. With --artifacts
-    (required for onnx/tensorrt) the exported files run instead, checked against --model if given."""
+    (required for onnx/tensorrt) the exported files run instead, checked against --model if given.
+    A model folder without trained weights (the ``base`` preset) is refused unless
+    ``allow_random_weights``: its latents would be meaningless."""
     import torch
 
     from .api import load, parse_dtype
+    from .model.folder import WEIGHTS_NAME, resolve_model_dir
     from .runtime.backend import TorchBackend
 
     if backend != "torch" or artifacts is not None:
@@ -141,6 +159,13 @@ def make_backend(model: str, device: str, dtype: str, backend: str = "torch", ar
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise MissingDependencyError(
             f"--device {device}: CUDA is not available on this machine; use --device cpu"
+        )
+    folder = resolve_model_dir(model)
+    if not (folder / WEIGHTS_NAME).is_file() and not allow_random_weights:
+        raise InputError(
+            f"model {model!r} ({folder}) has no trained weights ({WEIGHTS_NAME} is missing): its outputs would be "
+            "meaningless; train it with `vaekit train`, use a trained model (--model tiny), or pass "
+            "--allow-random-weights to run the random initialisation (e.g. to measure speed)"
         )
     return TorchBackend(load(model, device=device, dtype=parse_dtype(dtype)))
 
@@ -181,8 +206,7 @@ OWN_OUTPUT_TAGS = (".decoded", ".roundtrip")
 def expand_inputs(paths: tuple[str, ...], want: str) -> list[Path]:
     """Files as given; folders expanded (sorted) to the videos/images or latent files inside
     (without vaekit's own ``NAME.decoded.*`` / ``NAME.roundtrip.*`` outputs)."""
-    from .io.latent_file import SUFFIX as LATENT_SUFFIX
-    from .io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+    from .io.names import IMAGE_SUFFIXES, LATENT_SUFFIX, VIDEO_SUFFIXES
 
     out: list[Path] = []
     for p in map(Path, paths):
@@ -310,6 +334,7 @@ def main():
 @stream_options
 @backend_options
 @batch_options
+@random_weights_option
 @click.option("--save-logvar", is_flag=True, help="Also store the posterior log-variance (for sampling).")
 @click.option(
     "--latent-dtype",
@@ -335,20 +360,22 @@ def encode(
     artifacts,
     fail_fast,
     skip_existing,
+    allow_random_weights,
 ):
     """Encode videos (or images) into NAME.latent.safetensors files.
 
     INPUTS are video/image files or folders of them. The latent file records the model
     fingerprint, source size, frame count and fps, so `vaekit decode` restores them exactly.
     """
+    from .io.names import default_latent_path
+
+    files = expand_inputs(inputs, "video")  # inputs are checked before torch loads
     from .api import parse_dtype
-    from .io.latent_file import default_latent_path
     from .runtime.jobs import encode_file
 
     opts = make_options(chunk_frames, tile, quiet)
-    files = expand_inputs(inputs, "video")
     outs = output_paths(files, output, default_latent_path)
-    backend = make_backend(model, device, dtype, backend, artifacts)
+    backend = make_backend(model, device, dtype, backend, artifacts, allow_random_weights)
 
     def job(src, dst):
         return encode_file(
@@ -400,6 +427,7 @@ def _video_options(fn):
 @stream_options
 @backend_options
 @batch_options
+@random_weights_option
 @_video_options
 @handle_errors
 def decode(
@@ -419,19 +447,21 @@ def decode(
     artifacts,
     fail_fast,
     skip_existing,
+    allow_random_weights,
 ):
     """Decode NAME.latent.safetensors files into videos (mp4 by default).
 
     The video gets the source's width, height, frame count and fps. A latent file made by
     another model is refused: decode with the --model that encoded it.
     """
-    from .io.latent_file import default_video_path
+    from .io.names import default_video_path
+
+    files = expand_inputs(latents, "latent")  # inputs are checked before torch loads
     from .runtime.jobs import decode_file
 
     opts = make_options(chunk_frames, tile, quiet)
-    files = expand_inputs(latents, "latent")
     outs = output_paths(files, output, default_video_path, audio_from)
-    backend = make_backend(model, device, dtype, backend, artifacts)
+    backend = make_backend(model, device, dtype, backend, artifacts, allow_random_weights)
 
     def job(src, dst):
         return decode_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
@@ -455,6 +485,7 @@ def decode(
 @stream_options
 @backend_options
 @batch_options
+@random_weights_option
 @_video_options
 @handle_errors
 def roundtrip(
@@ -474,19 +505,21 @@ def roundtrip(
     artifacts,
     fail_fast,
     skip_existing,
+    allow_random_weights,
 ):
     """Encode and decode videos in one stream; print PSNR and SSIM against the source.
 
     INPUTS are videos, images or folders of them. Quality is measured on the decoded uint8
     frames at the source size, before the output codec compresses them.
     """
-    from .io.latent_file import default_roundtrip_path
+    from .io.names import default_roundtrip_path
+
+    files = expand_inputs(inputs, "video")  # inputs are checked before torch loads
     from .runtime.jobs import roundtrip_file
 
     opts = make_options(chunk_frames, tile, quiet)
-    files = expand_inputs(inputs, "video")
     outs = output_paths(files, output, default_roundtrip_path, audio_from)
-    backend = make_backend(model, device, dtype, backend, artifacts)
+    backend = make_backend(model, device, dtype, backend, artifacts, allow_random_weights)
 
     def job(src, dst):
         return roundtrip_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
@@ -508,7 +541,7 @@ def info(file, as_json):
     """Describe a latent file or a model (folder or preset name)."""
     from .describe import describe
 
-    result = describe(file)
+    result = describe(file, typed=as_json)
     click.echo(
         json.dumps(result, indent=2) if as_json else "\n".join(f"{k:22s} {v}" for k, v in result.items())
     )
@@ -779,6 +812,7 @@ def doctor(run, as_json, plot, html, window, rules_path):
     "--suite-frames", type=int, default=33, show_default=True, help="Frames per suite clip (at least 9)."
 )
 @backend_options
+@random_weights_option
 @handle_errors
 def eval_cmd(
     videos,
@@ -797,6 +831,7 @@ def eval_cmd(
     suite_frames,
     backend,
     artifacts,
+    allow_random_weights,
 ):
     """Score a model on real videos against a naive baseline of the same size.
 
@@ -824,7 +859,7 @@ def eval_cmd(
         raise click.UsageError("give VIDEOS to score, or --suite motion")
     opts = make_options(chunk_frames, tile, quiet)
     files = expand_inputs(videos, "video") if videos else []
-    backend = make_backend(model, device, dtype, backend, artifacts)
+    backend = make_backend(model, device, dtype, backend, artifacts, allow_random_weights)
     lpips_model = _lpips_or_none(lpips_net)
     result = suite_result = None
     if files:

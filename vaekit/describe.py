@@ -7,29 +7,36 @@ from pathlib import Path
 from .io.latent_file import SUFFIX, LatentReader
 
 
-def describe(target: str) -> dict:
+def describe(target: str, typed: bool = False) -> dict:
+    """What ``target`` holds. ``typed`` (``info --json``): shapes and sizes as lists, fps as the
+    rational string ``encode --json`` prints (``"30000/1001"``) plus ``fps_value``, a number;
+    otherwise text for people (``16x9x32x32``, ``30000/1001 (29.970)``)."""
     path = Path(target)
     if path.is_file() and (path.name.endswith(SUFFIX) or path.suffix == ".safetensors"):
-        return describe_latent(path)
-    return describe_model(target)
+        return describe_latent(path, typed)
+    return describe_model(target, typed)
 
 
-def describe_latent(path: Path) -> dict:
+def describe_latent(path: Path, typed: bool = False) -> dict:
     reader = LatentReader(path)
     i = reader.info
+    size = lambda w, h: [w, h] if typed else f"{w}x{h}"  # noqa: E731
+    fps = f"{i.fps.numerator}/{i.fps.denominator}"
     return {
         "kind": "latent file",
         "path": str(path),
         "model": i.model_name,
         "model_sha256": i.model_sha256,
-        "latent_shape": "x".join(map(str, i.latent_shape)),
+        "model_dir": i.model_dir or ("" if typed else "(not recorded)"),
+        "latent_shape": list(i.latent_shape) if typed else "x".join(map(str, i.latent_shape)),
         "dtype": i.dtype,
         "has_logvar": i.has_logvar,
         "source": i.source,
-        "source_size": f"{i.source_width}x{i.source_height}",
-        "padded_size": f"{i.padded_width}x{i.padded_height}",
+        "source_size": size(i.source_width, i.source_height),
+        "padded_size": size(i.padded_width, i.padded_height),
         "frame_count": i.frame_count,
-        "fps": f"{i.fps.numerator}/{i.fps.denominator} ({float(i.fps):.3f})",
+        "fps": fps if typed else f"{fps} ({float(i.fps):.3f})",
+        **({"fps_value": float(i.fps)} if typed else {}),
         "scaling_factor": i.scaling_factor,
         "shift_factor": i.shift_factor,
         "per_channel_stats": i.latents_mean is not None,
@@ -38,7 +45,7 @@ def describe_latent(path: Path) -> dict:
     }
 
 
-def describe_model(name_or_path: str) -> dict:
+def describe_model(name_or_path: str, typed: bool = False) -> dict:
     import warnings
 
     from .model import load_model, weights_sha256
@@ -63,4 +70,7 @@ def describe_model(name_or_path: str) -> dict:
         "scaling_factor": cfg.scaling_factor,
         "shift_factor": cfg.shift_factor,
         "per_channel_stats": cfg.latents_mean is not None,
+        "latent_stats": "computed"
+        if cfg.latent_stats_computed
+        else f"not computed (a trained model): vaekit stats VIDEOS --model {model.source_dir}",
     }

@@ -34,10 +34,11 @@ from safetensors import SafetensorError, safe_open
 
 from ..errors import InputError
 from .atomic import atomic_output, forget_temporary, register_temporary
+from .names import LATENT_SUFFIX, default_latent_path, default_roundtrip_path, default_video_path  # noqa: F401 (re-exported)
 
 FORMAT = "vaekit.latent"
 FORMAT_VERSION = 1
-SUFFIX = ".latent.safetensors"
+SUFFIX = LATENT_SUFFIX
 _HEADER_RESERVE = 16384  # bytes reserved for the JSON header (padded with spaces, 8-aligned)
 _ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
 _NP_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.bfloat16: np.uint16}
@@ -302,26 +303,3 @@ class LatentReader:
     def iter_chunks(self, chunk: int, name: str = "mean"):
         for s in range(0, self.latent_frames, chunk):
             yield self.read(name, s, s + chunk)
-
-
-def default_latent_path(video: str | os.PathLike) -> Path:
-    """``clip.mp4 -> clip.latent.safetensors`` (beside the input)."""
-    p = Path(video)
-    return p.with_name(p.stem + SUFFIX)
-
-
-def default_video_path(latent: str | os.PathLike, suffix: str = ".mp4") -> Path:
-    """``clip.latent.safetensors -> clip.decoded.mp4``: never the name of the source video."""
-    p = Path(latent)
-    name = p.name[: -len(SUFFIX)] if p.name.endswith(SUFFIX) else p.stem
-    return p.with_name(name + ".decoded" + suffix)
-
-
-def default_roundtrip_path(video: str | os.PathLike) -> Path:
-    """``clip.mp4 -> clip.roundtrip.mp4``, ``photo.jpg -> photo.roundtrip.png`` (beside the input)."""
-    from vaekit.io.video import IMAGE_SUFFIXES
-
-    p = Path(video)
-    return p.with_name(
-        p.stem + (".roundtrip.png" if p.suffix.lower() in IMAGE_SUFFIXES else ".roundtrip.mp4")
-    )

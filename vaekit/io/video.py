@@ -31,6 +31,7 @@ import numpy as np
 
 from vaekit.errors import InputError, OutputError
 from vaekit.io.atomic import atomic_output
+from vaekit.io.names import IMAGE_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401 (re-exported; defined there)
 
 # A still image (png, jpg, ...) is read as a 1-frame video at this rate.
 STILL_IMAGE_FPS = Fraction(24)
@@ -50,11 +51,6 @@ _WRITE_CODECS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9", "mpeg4")
 # Smallest width and height these encoders accept (measured with this wheel's libraries).
 _MIN_SIDE = {"libx265": 16, "libsvtav1": 4}
 
-#: File suffixes that commands and the trainer treat as videos / still images when they expand folders.
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".gif", ".mpg", ".mpeg", ".ts", ".y4m", ".flv"}
-)
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 _MOV_SUFFIXES = {".mp4", ".mov", ".m4v"}
 
 # Audio codecs that may be stream-copied into these muxers and still play everywhere; other

@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OutputError, VaekitError
-from ..io.atomic import _host_tag, _output_error, _pid_alive, remove_temporaries, temporary_name
+from ..io.atomic import (
+    _host_tag,
+    _output_error,
+    _pid_alive,
+    remove_stale_temporaries,
+    remove_temporaries,
+    temporary_name,
+)
 
 LOCK_SUFFIX = ".lock"
 
@@ -59,6 +66,7 @@ def _lock_owner(path: Path) -> tuple[int, str] | None:
 
 def _try_create(lock: Path, out: Path) -> bool:
     """Create ``lock`` holding this process's pid and host, atomically; False if it exists."""
+    remove_stale_temporaries(lock)  # what a run killed between the two steps below left
     temp = temporary_name(lock)
     try:
         temp.write_text(f"{os.getpid()} {_host_tag()}\n")

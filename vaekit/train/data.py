@@ -338,12 +338,33 @@ def validation_clips(items: list[Item], reader: ClipReader, count: int, seed: in
     return [b["video"] for b in batches], [s for b in batches for s in b["skipped"]]
 
 
+#: files probed for the start line; past this many, unreadable ones are found as they are read
+DESCRIBE_PROBE_LIMIT = 5000
+
+
+def unreadable_files(items: list[Item], limit: int = DESCRIBE_PROBE_LIMIT) -> list[str]:
+    """The files among (the first ``limit`` file) ``items`` that do not open as a video or image."""
+    bad = []
+    for it in [it for it in items if it.path][:limit]:
+        try:
+            probe(it.path)
+        except InputError:
+            bad.append(it.path)
+    return bad
+
+
 def describe(items: list[Item]) -> str:
-    """``12 videos, 3 images, 2 built-in photos, 4 built-in motion photos`` for the console."""
+    """``12 videos, 3 images, 2 built-in photos, 4 built-in motion photos`` for the console;
+    files that do not open are not counted but named (``+ 2 unreadable files, skipped: ...``)."""
+    bad = set(unreadable_files(items))
     counts = {
-        "videos": sum(it.kind == "video" and not it.photo for it in items),
-        "images": sum(it.kind == "image" for it in items),
+        "videos": sum(it.kind == "video" and not it.photo and it.path not in bad for it in items),
+        "images": sum(it.kind == "image" and it.path not in bad for it in items),
         "built-in photos": sum(bool(it.photo) and it.source != "motion" for it in items),
         "built-in motion photos": sum(bool(it.photo) and it.source == "motion" for it in items),
     }
-    return ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+    text = ", ".join(f"{n} {name}" for name, n in counts.items() if n) or "no readable files"
+    if bad:
+        names = ", ".join(Path(p).name for p in sorted(bad)[:3]) + (", ..." if len(bad) > 3 else "")
+        text += f" (+ {len(bad)} unreadable file{'s' if len(bad) > 1 else ''}, skipped: {names})"
+    return text

@@ -44,6 +44,7 @@ from .data import ClipBatches, ClipReader, describe, find_items, make_loader, se
 from .discriminator import PatchDiscriminator3D
 from .ema import EMA
 from .perceptual import PerFrameLPIPS
+from .progress import StepBar
 from .recipe import Recipe
 from .runlog import RunLog, train_record
 from .validation import Validator, save_picture
@@ -343,20 +344,27 @@ class Trainer:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         loader = make_loader(self.data, self.step, r.max_steps, r.num_workers, self.device.type == "cuda")
         tick, ticked_steps = time.perf_counter(), 0
+        self.bar = StepBar(self.step, r.max_steps, enabled=None if self.dist.is_main else False)
         try:
             for batch in loader:
                 if self.validator is not None and self.step % r.val_every == 0:
-                    tick += self.validate()  # samples_per_s counts training time only
-                self._warn_skipped(batch["skipped"])
+                    with self.bar.printing():
+                        tick += self.validate()  # samples_per_s counts training time only
+                if batch["skipped"]:
+                    with self.bar.printing():
+                        self._warn_skipped(batch["skipped"])
                 step = self.step
                 values = self.train_step(batch["video"].to(self.device, non_blocking=True), step)
                 self.step += 1
                 ticked_steps += 1
-                if values is not None and step % r.log_every == 0:
+                self.bar.update()
+                last = self.step == r.max_steps  # the last step is always logged
+                if values is not None and (step % r.log_every == 0 or last):
                     now = time.perf_counter()
-                    self._log_train(
-                        step, self.dist.average(values), ticked_steps * self.global_batch / (now - tick)
-                    )
+                    with self.bar.printing():
+                        self._log_train(
+                            step, self.dist.average(values), ticked_steps * self.global_batch / (now - tick)
+                        )
                     tick, ticked_steps = now, 0
                 if self.stop_requested:
                     break
@@ -364,8 +372,10 @@ class Trainer:
                     saved = time.perf_counter()
                     self.save()
                     tick += time.perf_counter() - saved
+            self.bar.close()
             return self._finish()
         finally:
+            self.bar.close()
             for s, handler in previous.items():
                 signal.signal(s, handler)
             if self.log is not None:
