@@ -59,7 +59,7 @@ def dataset_mode(clip: dict) -> bool:
 
 
 def run_encode(inputs, output, clip: dict, *, model, device, dtype, chunk_frames, tile, as_json, quiet,
-               save_logvar, latent_dtype, backend, artifacts) -> None:  # fmt: skip
+               save_logvar, latent_dtype, backend, artifacts, allow_random_weights=False) -> None:  # fmt: skip
     """``vaekit encode DATASET -o OUT --clip-frames N ...``: run this process's share, print the
     job's summary on rank 0 (one line, or one JSON object with --json)."""
     from .api import parse_dtype
@@ -92,11 +92,12 @@ def run_encode(inputs, output, clip: dict, *, model, device, dtype, chunk_frames
     given = click.get_current_context().get_parameter_source("device") != click.core.ParameterSource.DEFAULT
     import sys
 
+    extra = {"allow_random_weights": True} if allow_random_weights else {}
     result = encode_dataset(
         list(inputs),
         output,
         settings,
-        lambda dev: make_backend(model, dev, dtype, backend, artifacts),
+        lambda dev: make_backend(model, dev, dtype, backend, artifacts, **extra),
         device=device if given else None,
         show_progress=not quiet and sys.stderr.isatty(),
     )
