@@ -539,3 +539,60 @@ def test_bad_inputs_are_refused_before_torch_is_imported(tmp_path):
     assert p.stdout.split() == ["2", "False"], p.stderr
     assert "no such file" in p.stderr
 
+
+# -- formats: audio kept, changes said, containers and codecs checked up front ---------------
+def _write_clip(path, pix_fmt="yuv420p", step_ms=None, frames=9):
+    """A 64x64 mp4 in ``pix_fmt``; with ``step_ms`` (a list) frames that far apart (VFR)."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=24)
+        s.width = s.height = 64
+        s.pix_fmt = pix_fmt
+        if step_ms:
+            s.time_base = Fraction(1, 1000)
+        t = 0
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 20 * i, np.uint8), format="rgb24")
+            if step_ms:
+                f.pts, f.time_base = t, Fraction(1, 1000)
+                t += step_ms[i % len(step_ms)]
+            c.mux(s.encode(f))
+        c.mux(s.encode())
+    return path
+
+
+def test_roundtrip_keeps_the_audio_by_default(tmp_path, audio_clip, model_dir):
+    from vaekit.io.video import probe
+
+    run("roundtrip", audio_clip, "-o", tmp_path / "a.mp4", "--model", model_dir)
+    assert probe(tmp_path / "a.mp4").has_audio
+    run("roundtrip", audio_clip, "-o", tmp_path / "b.mp4", "--model", model_dir, "--no-audio")
+    assert not probe(tmp_path / "b.mp4").has_audio
+
+
+def test_roundtrip_says_what_the_output_does_not_keep(tmp_path, model_dir):
+    vfr = _write_clip(tmp_path / "vfr.mp4", step_ms=[33, 67])
+    (line,) = _warnings(run("roundtrip", vfr, "-o", tmp_path / "v.mp4", "--model", model_dir).stderr)
+    assert "vfr.mp4 has a variable frame rate" in line and "the output is constant" in line
+    full = _write_clip(tmp_path / "full.mp4", pix_fmt="yuv444p")
+    (line,) = _warnings(run("roundtrip", full, "-o", tmp_path / "f.mp4", "--model", model_dir).stderr)
+    assert "full.mp4 is 4:4:4 chroma (yuv444p); the output is 8-bit 4:2:0 (yuv420p)" in line
+    plain = _write_clip(tmp_path / "plain.mp4")
+    assert _warnings(run("roundtrip", plain, "-o", tmp_path / "p.mp4", "--model", model_dir).stderr) == []
+
+
+def test_containers_get_a_codec_they_take_or_are_refused_up_front(tmp_path, small_clip, model_dir, latent):
+    from vaekit.io.video import probe
+
+    run("roundtrip", small_clip, "-o", tmp_path / "out.webm", "--model", model_dir)
+    assert probe(tmp_path / "out.webm").codec == "vp9"
+    for args, fix in (
+        (["-o", tmp_path / "x.webm", "--codec", "libx264"], "--codec libvpx-vp9"),
+        (["-o", tmp_path / "x.gif"], "ffmpeg -i out.mp4 x.gif"),
+        (["-o", tmp_path / "x.y4m"], "write .mp4, .mkv or .webm"),
+    ):
+        for cmd, src in (("roundtrip", small_clip), ("decode", latent)):
+            r = run(cmd, src, *args, "--model", model_dir, ok=False)
+            assert r.exit_code == 2 and error_lines(r.stderr) == [r.stderr.strip()] and fix in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.latent.safetensors", "out.webm"]

@@ -272,6 +272,18 @@ def output_paths(
     return outs
 
 
+def output_codecs(outs: list[Path], codec: str) -> dict[Path, str]:
+    """The video encoder per output: --codec, or what the output's container takes when --codec was
+    not given (``.webm``: VP9); a pair that cannot work (``-o x.webm --codec libx264``, ``.gif``) is
+    refused here, before any work (exit 2)."""
+    from .io.formats import codec_for
+    from .io.names import IMAGE_SUFFIXES
+
+    ctx = click.get_current_context()
+    given = ctx.get_parameter_source("codec") != click.core.ParameterSource.DEFAULT
+    return {d: codec if d.suffix.lower() in IMAGE_SUFFIXES else codec_for(d, codec, given) for d in outs}
+
+
 def emit(result: dict, as_json: bool, human: str) -> None:
     click.echo(json.dumps(result) if as_json else human)
 
@@ -399,7 +411,7 @@ def _video_options(fn):
                 "--codec",
                 default="libx264",
                 show_default=True,
-                help="Video codec (libx264, libx265, mpeg4, ...).",
+                help="Video codec (libx264, libx265, libvpx-vp9, mpeg4, ...); -o NAME.webm without it: libvpx-vp9.",
             ),
             click.option(
                 "--crf",
@@ -461,10 +473,11 @@ def decode(
 
     opts = make_options(chunk_frames, tile, quiet)
     outs = output_paths(files, output, default_video_path, audio_from)
+    codecs = output_codecs(outs, codec)  # a container/codec pair that cannot work: refused here
     backend = make_backend(model, device, dtype, backend, artifacts, allow_random_weights)
 
     def job(src, dst):
-        return decode_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
+        return decode_file(backend, src, dst, opts, codec=codecs[dst], crf=crf, audio_from=audio_from)
 
     def human(r, dst):
         return (
@@ -487,6 +500,10 @@ def decode(
 @batch_options
 @random_weights_option
 @_video_options
+@click.option(
+    "--no-audio", "keep_audio", is_flag=True, flag_value=False, default=True,
+    help="Do not copy the source's audio into the output (kept by default).",
+)
 @handle_errors
 def roundtrip(
     inputs,
@@ -506,11 +523,14 @@ def roundtrip(
     fail_fast,
     skip_existing,
     allow_random_weights,
+    keep_audio,
 ):
     """Encode and decode videos in one stream; print PSNR and SSIM against the source.
 
     INPUTS are videos, images or folders of them. Quality is measured on the decoded uint8
-    frames at the source size, before the output codec compresses them.
+    frames at the source size, before the output codec compresses them. The source's audio is
+    copied into the output (--no-audio: none); one warning line says what the output does not
+    keep (a variable frame rate, more than 8 bits, 4:2:2/4:4:4 chroma, gray).
     """
     from .io.names import default_roundtrip_path
 
@@ -519,10 +539,13 @@ def roundtrip(
 
     opts = make_options(chunk_frames, tile, quiet)
     outs = output_paths(files, output, default_roundtrip_path, audio_from)
+    codecs = output_codecs(outs, codec)  # a container/codec pair that cannot work: refused here
     backend = make_backend(model, device, dtype, backend, artifacts, allow_random_weights)
 
     def job(src, dst):
-        return roundtrip_file(backend, src, dst, opts, codec=codec, crf=crf, audio_from=audio_from)
+        return roundtrip_file(
+            backend, src, dst, opts, codec=codecs[dst], crf=crf, audio_from=audio_from, keep_audio=keep_audio
+        )
 
     def human(r, dst):
         return (

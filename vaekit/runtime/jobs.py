@@ -22,6 +22,7 @@ import torch
 from .. import __version__
 from ..errors import ModelMismatchError
 from ..io.latent_file import LatentInfo, LatentReader, LatentWriter
+from ..io.names import IMAGE_SUFFIXES
 from ..io.video import iter_frames, open_writer, probe
 from ..metrics import VideoQuality
 from .backend import Backend
@@ -244,6 +245,16 @@ def decode_file(
     return _summary(src, dst, n, info.source_width, info.source_height, info.fps, seconds)
 
 
+def _format_notes(src, info, out_pix_fmt: str) -> None:
+    from ..io.formats import FormatChangeWarning, pixel_note, variable_rate_note
+
+    notes = [pixel_note(Path(src).name, info.pix_fmt, out_pix_fmt)]
+    if info.frame_count != 1:
+        notes.append(variable_rate_note(src, info.fps))
+    for note in filter(None, notes):
+        warnings.warn(note, FormatChangeWarning, stacklevel=3)
+
+
 def roundtrip_file(
     backend: Backend,
     src: str | os.PathLike,
@@ -253,11 +264,19 @@ def roundtrip_file(
     codec: str = "libx264",
     crf: int = 18,
     audio_from: str | os.PathLike | None = None,
+    keep_audio: bool = True,
 ) -> dict:
     """Encode and decode a video in one stream; returns PSNR/SSIM of the decoded frames against
-    the source frames (uint8, at the source size) before the output codec touches them."""
+    the source frames (uint8, at the source size) before the output codec touches them.
+
+    The source's audio is copied into a video output (``keep_audio``, unless ``audio_from`` names
+    another file). A :class:`~vaekit.io.formats.FormatChangeWarning` says what the output does not
+    keep of the source: a variable frame rate, bit depth above 8, 4:2:2/4:4:4 chroma, gray."""
     opts = opts or StreamOptions()
     info = probe(src)
+    to_video = Path(dst).suffix.lower() not in IMAGE_SUFFIXES
+    if audio_from is None and keep_audio and info.has_audio and to_video:
+        audio_from = src
     t0 = time.perf_counter()
     source_frames: deque[np.ndarray] = deque()
     enc = StreamingEncoder(backend, opts.chunk_frames, opts.tile)
@@ -278,6 +297,8 @@ def roundtrip_file(
         crf=crf,
         audio_from=audio_from,
     ) as writer:
+        if to_video:
+            _format_notes(src, info, writer.pix_fmt)
         for x in dec.run(latents):
             frames = tensor_to_frames(x[:, :, : len(source_frames), : info.height, : info.width])
             for frame in frames:
