@@ -164,8 +164,8 @@ def make_backend(
     if not (folder / WEIGHTS_NAME).is_file() and not allow_random_weights:
         raise InputError(
             f"model {model!r} ({folder}) has no trained weights ({WEIGHTS_NAME} is missing): its outputs would be "
-            "meaningless; train it with `vaekit train`, use a trained model (--model tiny), or pass "
-            "--allow-random-weights to run the random initialisation (e.g. to measure speed)"
+            "meaningless; train it with `vaekit train` or use a trained model (--model tiny); encode, decode, "
+            "roundtrip and eval run the random initialisation with --allow-random-weights (e.g. to measure speed)"
         )
     return TorchBackend(load(model, device=device, dtype=parse_dtype(dtype)))
 
