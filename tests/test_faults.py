@@ -540,6 +540,18 @@ def test_bad_inputs_are_refused_before_torch_is_imported(tmp_path):
     assert "no such file" in p.stderr
 
 
+def test_info_on_a_latent_file_does_not_import_torch(latent):
+    code = (
+        "import sys\nfrom vaekit.cli import main\n"
+        "try:\n    main(['info', sys.argv[1], '--json'])\nexcept SystemExit as e:\n    assert not e.code\n"
+        "print('torch' in sys.modules)\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code, str(latent)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    *shown, imported = p.stdout.splitlines()
+    assert imported == "False" and json.loads("\n".join(shown))["data_blake2b"].endswith("(verified)")
+
+
 # -- formats: audio kept, changes said, containers and codecs checked up front ---------------
 def _write_clip(path, pix_fmt="yuv420p", step_ms=None, frames=9):
     """A 64x64 mp4 in ``pix_fmt``; with ``step_ms`` (a list) frames that far apart (VFR)."""

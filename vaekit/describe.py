@@ -18,7 +18,7 @@ def describe(target: str, typed: bool = False) -> dict:
 
 
 def describe_latent(path: Path, typed: bool = False) -> dict:
-    reader = LatentReader(path)
+    reader = LatentReader(path, tensors=False)  # header + data check, no torch
     i = reader.info
     size = lambda w, h: [w, h] if typed else f"{w}x{h}"  # noqa: E731
     fps = f"{i.fps.numerator}/{i.fps.denominator}"

@@ -19,6 +19,7 @@ before anything is decoded. Files from before the checksum still read, with a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -27,21 +28,22 @@ import warnings
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from safetensors import SafetensorError, safe_open
 
 from ..errors import InputError
 from .atomic import atomic_output, forget_temporary, register_temporary
 from .names import LATENT_SUFFIX, default_latent_path, default_roundtrip_path, default_video_path  # noqa: F401 (re-exported)
 
+if TYPE_CHECKING:
+    import torch
+
 FORMAT = "vaekit.latent"
 FORMAT_VERSION = 1
 SUFFIX = LATENT_SUFFIX
 _HEADER_RESERVE = 16384  # bytes reserved for the JSON header (padded with spaces, 8-aligned)
-_ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
-_NP_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.bfloat16: np.uint16}
 #: metadata key of the checksum of the tensor data; BLAKE2b with a 32-byte digest, as hex
 CHECKSUM_KEY = "data_blake2b"
 _CHECKSUM_PLACEHOLDER = "0" * 64
@@ -131,9 +133,12 @@ class LatentWriter:
     block ends; the file appears at ``path`` only then. On an exception nothing is left behind.
     """
 
-    def __init__(self, path: str | os.PathLike, dtype: torch.dtype = torch.float32):
-        if dtype not in _ST_DTYPES:
-            raise ValueError(f"latent dtype must be one of {list(_ST_DTYPES)}")
+    def __init__(self, path: str | os.PathLike, dtype: torch.dtype | None = None):
+        import torch
+
+        dtype = torch.float32 if dtype is None else dtype
+        if dtype not in _st_dtypes():
+            raise ValueError(f"latent dtype must be one of {list(_st_dtypes())}")
         self.path = Path(path)
         self.info: LatentInfo | None = None
         self.dtype = dtype
@@ -190,12 +195,14 @@ class LatentWriter:
                 f"wrote latents {(c, self.frames, h, w)}, metadata says {self.info.latent_shape}"
             )
         self.info.has_logvar = "logvar" in self._scratch
+        import torch
+
         frame_bytes = c * h * w * torch.finfo(self.dtype).bits // 8
         tensor_bytes = frame_bytes * self.frames
         header = {"__metadata__": self.info.to_metadata() | {CHECKSUM_KEY: _CHECKSUM_PLACEHOLDER}}
         for i, name in enumerate(self._scratch):
             header[name] = {
-                "dtype": _ST_DTYPES[self.dtype],
+                "dtype": _st_dtypes()[self.dtype][0],
                 "shape": [c, self.frames, h, w],
                 "data_offsets": [i * tensor_bytes, (i + 1) * tensor_bytes],
             }
@@ -208,7 +215,7 @@ class LatentWriter:
             out.write(struct.pack("<Q", size) + blob + b" " * (size - len(blob)))
             for p, f in self._scratch.values():
                 f.close()
-                frames = np.memmap(p, dtype=_NP_DTYPES[self.dtype], mode="r", shape=(self.frames, c, h, w))
+                frames = np.memmap(p, dtype=_st_dtypes()[self.dtype][1], mode="r", shape=(self.frames, c, h, w))
                 for ch in range(c):  # channel-major layout, one channel plane at a time
                     plane = np.ascontiguousarray(frames[:, ch]).tobytes()
                     digest.update(plane)
@@ -219,7 +226,22 @@ class LatentWriter:
 
 
 def _as_numpy(t: torch.Tensor) -> np.ndarray:
+    import torch
+
     return t.view(torch.uint16).numpy() if t.dtype == torch.bfloat16 else t.numpy()
+
+
+@functools.cache
+def _st_dtypes() -> dict:
+    """torch dtype -> (safetensors dtype name, numpy dtype of the stored bytes); torch is imported
+    only by the writer, so that reading a file's header and checking its data does not need it."""
+    import torch
+
+    return {
+        torch.float32: ("F32", np.float32),
+        torch.float16: ("F16", np.float16),
+        torch.bfloat16: ("BF16", np.uint16),
+    }
 
 
 class LatentReader:
@@ -231,12 +253,14 @@ class LatentReader:
     written before checksums, which warns once).
     """
 
-    def __init__(self, path: str | os.PathLike, *, verify: bool = True):
+    def __init__(self, path: str | os.PathLike, *, verify: bool = True, tensors: bool = True):
+        """``tensors=False``: only the header, metadata and the data check (no torch import;
+        :meth:`read` then gives numpy arrays), as ``vaekit info`` needs."""
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError(f"{self.path}: no such latent file")
         try:
-            self._f = safe_open(str(self.path), framework="pt")
+            self._f = safe_open(str(self.path), framework="pt" if tensors else "np")
             meta = self._f.metadata() or {}
         except (SafetensorError, OSError) as e:
             raise InputError(f"{self.path} is not a readable safetensors file ({e})") from None
