@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .dataset_cli import clip_options
 from .errors import InputError, MissingDependencyError, OutputError, VaekitError
 from .io.atomic import make_folder
 
@@ -347,6 +348,7 @@ def main():
 @backend_options
 @batch_options
 @random_weights_option
+@clip_options
 @click.option("--save-logvar", is_flag=True, help="Also store the posterior log-variance (for sampling).")
 @click.option(
     "--latent-dtype",
@@ -373,12 +375,25 @@ def encode(
     fail_fast,
     skip_existing,
     allow_random_weights,
+    **clip,
 ):
     """Encode videos (or images) into NAME.latent.safetensors files.
 
     INPUTS are video/image files or folders of them. The latent file records the model
     fingerprint, source size, frame count and fps, so `vaekit decode` restores them exactly.
+
+    \b
+    Dataset mode (a diffusion training set; resumable; shards over torchrun ranks):
+      vaekit encode DATASET -o OUT --clip-frames 17 --size 256x256 --fps 24
+      torchrun --nproc_per_node 8 -m vaekit encode DATASET -o OUT --clip-frames 17 --size 256x256
     """
+    from .dataset_cli import dataset_mode, run_encode
+
+    if dataset_mode(clip):
+        return run_encode(inputs, output, clip, model=model, device=device, dtype=dtype, chunk_frames=chunk_frames,
+                          tile=tile, as_json=as_json, quiet=quiet, save_logvar=save_logvar,
+                          latent_dtype=latent_dtype, backend=backend, artifacts=artifacts,
+                          allow_random_weights=allow_random_weights)  # fmt: skip
     from .io.names import default_latent_path
 
     files = expand_inputs(inputs, "video")  # inputs are checked before torch loads
@@ -561,10 +576,11 @@ def roundtrip(
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @handle_errors
 def info(file, as_json):
-    """Describe a latent file or a model (folder or preset name)."""
+    """Describe a latent file, a latent set (a folder `vaekit encode --clip-frames` wrote) or a model."""
     from .describe import describe
+    from .io.latent_index import is_latent_set, summarize
 
-    result = describe(file, typed=as_json)
+    result = summarize(file) if is_latent_set(file) else describe(file, typed=as_json)
     click.echo(
         json.dumps(result, indent=2) if as_json else "\n".join(f"{k:22s} {v}" for k, v in result.items())
     )
@@ -778,9 +794,10 @@ def train(config, resume, export_model, model_name, **overrides):
 def doctor(run, as_json, plot, html, window, rules_path):
     """Read a training run's logs, judge its health, and draw it.
 
-    RUN is a vaekit run folder (metrics.jsonl + config.toml), a metrics.jsonl, or a text log
-    from another trainer with `key: value` / `key=value` pairs (taming / Open-Sora-Plan lines,
-    python dict reprs; `train/` prefixes are stripped). The doctor finds where the
+    RUN is a vaekit run folder (metrics.jsonl + config.toml), a metrics.jsonl, a CSV log
+    (Lightning metrics.csv, wandb export), TensorBoard event files, or another trainer's text log
+    (`key: value` pairs, progress bars, MetricLogger lines; names mapped through one alias
+    table, unknown keys listed). The doctor finds where the
     discriminator starts, checks that the logged losses add up (nll = rec + perception,
     vae = nll + kl_weight x kl, total = vae + d_weight x disc_factor x g_loss), and rates each
     metric per phase ok / watch / act with the numbers behind it: grad_norm, rec_loss and its
@@ -790,7 +807,7 @@ def doctor(run, as_json, plot, html, window, rules_path):
 
     \b
     Exit status:
-      0  overall ok or watch
+      0  overall ok or watch, or insufficient (too little data; the report says what is needed)
       1  overall act (a finding needs action)
       2  the run, log or rules file cannot be read, or holds no metrics
       3  the plot or HTML file cannot be written
