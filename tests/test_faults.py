@@ -388,6 +388,30 @@ def test_graphs_without_a_manifest_are_refused(tmp_path, small_clip, small_onnx)
     assert set(manifest["exports"]["onnx"]["files"]) == {p.name for p in small_onnx.glob("*.onnx")}
 
 
+def test_exports_of_parts_and_formats_into_one_folder_all_stay_runnable(tmp_path, small_clip):
+    from vaekit.export import open_backend
+
+    model, out = small_model(torch.float32, seed=1), tmp_path / "both"
+    export(model, "onnx", out, part="encoder", profile=EXPORT_PROFILE)
+    export(model, "onnx", out, part="decoder", profile=EXPORT_PROFILE)  # merged into the onnx entry
+    r = export(model, "safetensors", out, profile=EXPORT_PROFILE)
+    assert [p.name for p in r.written] == [
+        "config.json",
+        "model.safetensors",
+        "parity.safetensors.json",
+        "manifest.json",
+    ]
+    exports = json.loads((out / "manifest.json").read_text())["exports"]
+    assert set(exports) == {"onnx", "safetensors"}
+    assert set(exports["onnx"]["files"]) == {
+        f"{p}.{k}.onnx" for p in ("encoder", "decoder") for k in ("step", "clip")
+    }
+    backend = open_backend("onnx", out)
+    assert (
+        set(backend._runners) == {"encoder", "decoder"} and open_backend("torch", out).model_name == "small"
+    )
+
+
 def test_staging_folders_of_a_killed_export_are_removed_by_the_next(tmp_path):
     stale = tmp_path / f".out.tmp-{_dead_pid()}-{_host_tag()}-0123abcd"
     stale.mkdir()
