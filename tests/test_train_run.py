@@ -97,6 +97,9 @@ def test_run_folder_holds_recipe_validation_samples_checkpoints_and_the_ema_mode
     for name, tensor in exported.state_dict().items():
         torch.testing.assert_close(tensor, state["ema"]["weights"][name])
     assert not torch.equal(exported.decoder.conv_out.weight, state["model"]["decoder.conv_out.weight"])
+    # train() from Python gives the model the run's identity too, never the preset's statistics
+    assert exported.config.name == run.name and exported.config.latent_stats_computed is False
+    assert exported.config.latents_mean is None
 
 
 def test_export_model_command_writes_a_loadable_folder(full_run, tmp_path):

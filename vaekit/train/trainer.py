@@ -43,6 +43,7 @@ from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .data import ClipBatches, ClipReader, describe, find_items, make_loader, seed_for, validation_clips
 from .discriminator import PatchDiscriminator3D
 from .ema import EMA
+from .model_export import rename_run_model
 from .perceptual import PerFrameLPIPS
 from .progress import StepBar
 from .recipe import Recipe
@@ -396,7 +397,9 @@ class Trainer:
                     flush=True,
                 )
             else:
-                summary["model"] = str(save_model(self.ema.model, self.run_dir / EXPORT_DIR))
+                folder = save_model(self.ema.model, self.run_dir / EXPORT_DIR)
+                # named after the run, statistics marked not computed (never the preset's identity)
+                summary["model"] = str(rename_run_model(folder, self.run_dir))
                 print(f"done: {self.step}/{r.max_steps} steps; EMA model in {summary['model']}", flush=True)
         summary["interrupted"] = interrupted
         # a rank may stop because another one got the signal
