@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import torch
 
+from .dtypes import name_of, parse_dtype, torch_dtypes
 from .io.video import iter_frames, open_writer, probe
 from .model import DEFAULT_MODEL, CausalVideoVAE, DiagonalGaussian, load_model
 from .runtime.backend import TorchBackend
@@ -18,8 +19,7 @@ from .runtime.jobs import frames_to_tensor, tensor_to_frames
 from .runtime.streaming import DEFAULT_CHUNK_FRAMES, StreamingDecoder, StreamingEncoder
 from .runtime.tiling import TileSpec
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-_NAMES = {v: k for k, v in DTYPES.items()}
+DTYPES = torch_dtypes()
 
 
 class SlowPrecisionWarning(UserWarning):
@@ -45,22 +45,13 @@ def warn_if_slow_precision(device: str | torch.device, dtype: torch.dtype) -> No
         return
     if native_half_on_cpu(dtype):
         return
-    name = _NAMES[dtype]
+    name = name_of(dtype)
     warnings.warn(
         f"{name} on this CPU runs far slower than fp32 (27x on 64x64 and 72x on 128x128 clips, tiny "
         f"model, benchmarks/bench_cpu_precision.py): it has no native {name} kernels; use --dtype fp32",
         SlowPrecisionWarning,
         stacklevel=3,
     )
-
-
-def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    try:
-        return DTYPES[dtype]
-    except KeyError:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}") from None
 
 
 @dataclass

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, dtypes
 from .dataset_cli import clip_options
-from .errors import InputError, MissingDependencyError, OutputError, VaekitError
+from .errors import EXIT_INTERRUPTED, InputError, MissingDependencyError, OutputError, VaekitError
 from .io.atomic import make_folder
 
 
@@ -62,7 +62,7 @@ def handle_errors(fn=None, *, signals: bool = True, interrupted: str = "no parti
                 remove_temporaries()  # what an interruption between a write and its cleanup left
                 if isinstance(e, Terminated):
                     _fail(f"terminated by {e.signal_name}; {interrupted}", e.exit_code)
-                _fail(f"interrupted; {interrupted}", 130)
+                _fail(f"interrupted; {interrupted}", EXIT_INTERRUPTED)
 
     return wrapper
 
@@ -76,7 +76,7 @@ def stream_options(fn):
         ),
         click.option(
             "--dtype",
-            type=click.Choice(["fp32", "fp16", "bf16"]),
+            type=click.Choice(dtypes.NAMES),
             default="fp32",
             show_default=True,
             help="Compute precision of the model.",
@@ -352,7 +352,7 @@ def main():
 @click.option("--save-logvar", is_flag=True, help="Also store the posterior log-variance (for sampling).")
 @click.option(
     "--latent-dtype",
-    type=click.Choice(["fp32", "fp16", "bf16"]),
+    type=click.Choice(dtypes.NAMES),
     default="fp32",
     show_default=True,
     help="Storage precision of the latent file.",
@@ -1026,7 +1026,7 @@ def weights_list(directory, as_json):
 )
 @click.option(
     "--dtype",
-    type=click.Choice(["fp32", "fp16", "bf16"]),
+    type=click.Choice(dtypes.NAMES),
     default="fp32",
     show_default=True,
     help="Precision of the export (norms and reductions stay fp32).",

@@ -30,7 +30,9 @@ class Terminated(KeyboardInterrupt):
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signum
+        from .errors import EXIT_SIGNAL_BASE
+
+        return EXIT_SIGNAL_BASE + self.signum
 
 
 #: the signals turned into exceptions (those this platform has)

@@ -6,14 +6,14 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from vaekit.errors import OutputError
+from vaekit.errors import EXIT_ERROR, EXIT_OK, OutputError
 
 from .analyze import DEFAULT_WINDOW, diagnose
 from .logs import DoctorError, find_key, load_run
 from .rules import DEFAULT_RULES, load_aliases, load_rules, rules_from_mapping
 
-EXIT_OK = 0  # overall ok or watch
-EXIT_ACT = 1  # overall act: something needs doing
+EXIT_OK = EXIT_OK  # 0: overall ok, watch or insufficient
+EXIT_ACT = EXIT_ERROR  # 1: overall act: something needs doing
 EXIT_INPUT = DoctorError.exit_code  # 2: the run, log or rules file cannot be read
 EXIT_OUTPUT = OutputError.exit_code  # 3: the plot or HTML cannot be written
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from vaekit.errors import InputError
+from vaekit.errors import EXIT_INPUT, InputError
 
 
 class DoctorError(InputError):
     """The run cannot be read (missing file, nothing that looks like metrics, bad rules file)."""
 
-    exit_code = 2
+    exit_code = EXIT_INPUT

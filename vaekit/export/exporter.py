@@ -22,6 +22,7 @@ from pathlib import Path
 import onnxruntime
 import torch
 
+from .. import dtypes
 from ..errors import InputError
 from ..io.atomic import atomic_write_bytes, make_folder
 from ..model import CausalVideoVAE, load_model, weights_sha256
@@ -34,7 +35,7 @@ from .safetensors_export import export_safetensors
 
 FORMATS = ("safetensors", "onnx", "tensorrt")
 PARTS = ("encoder", "decoder", "all")
-DTYPES = ("fp32", "fp16", "bf16")
+DTYPES = dtypes.NAMES
 
 
 @dataclass

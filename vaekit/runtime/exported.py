@@ -14,11 +14,12 @@ from typing import Protocol
 
 import torch
 
+from ..dtypes import torch_dtypes
 from ..errors import InputError
 from .backend import Cache
 from .graph_spec import GraphSpec, check_same_model
 
-TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+TORCH_DTYPES = torch_dtypes()
 
 
 class StepRunner(Protocol):

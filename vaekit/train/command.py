@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import EXIT_SIGNAL_BASE
 from .checkpoint import export_model
 from .model_export import rename_run_model, run_model_name
 from .trainer import resolve_recipe, train
@@ -30,7 +31,7 @@ def run(
     run_model_name(recipe.out, name)  # a bad --name fails before the run, not after it
     summary = train(recipe, resume=resume)
     if summary["interrupted"]:
-        sys.exit(128 + summary["signal"])
+        sys.exit(EXIT_SIGNAL_BASE + summary["signal"])
     if summary.get("model"):
         folder = rename_run_model(summary["model"], recipe.out, name)
         print(f"{folder}: {_stats_hint(folder, recipe.out, name)}", flush=True)

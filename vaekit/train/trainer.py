@@ -34,7 +34,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..doctor.live import LiveDoctor
 from ..doctor.logs import DoctorError
 from ..doctor.rules import Rules, load_rules
-from ..errors import InputError, VaekitError
+from ..errors import EXIT_TRAINING_STOPPED, InputError, VaekitError
 from ..io.atomic import atomic_output, make_folder
 from ..model import CausalVideoVAE, VAEConfig, load_model, resolve_model_dir, save_model, upgrade_state_dict
 from ..model.folder import WEIGHTS_NAME
@@ -55,9 +55,9 @@ EXPORT_DIR = "model"
 
 
 class TrainingStopped(VaekitError):
-    """Too many non-finite steps in a row: the run saved a checkpoint and stopped."""
+    """Too many non-finite steps in a row: the run saved a checkpoint and stopped (exit 7)."""
 
-    exit_code = 6
+    exit_code = EXIT_TRAINING_STOPPED
 
 
 class Trainer:
