@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..logschema import LOSS_KEYS, METRICS_NAME
 from .aliases import DEFAULT_TABLE, AliasTable, KeyName
 from .errors import DoctorError
 from .formats.tables import read_csv_rows
@@ -54,22 +55,6 @@ __all__ = [
 ]
 
 
-#: The loss keys of docs/DESIGN.md ("Training"), logged by ``vaekit train`` on every log line.
-LOSS_KEYS = (
-    "rec_loss",
-    "perception_loss",
-    "kl_loss",
-    "nll_loss",
-    "vae_loss",
-    "d_weight",
-    "disc_factor",
-    "g_loss",
-    "total_loss",
-    "disc_loss",
-    "logits_real",
-    "logits_fake",
-    "grad_norm",
-)
 #: Keys that make a line a training log line (``lr`` alone does not; nor does a bare counter).
 TRAIN_KEYS = frozenset(LOSS_KEYS) | {
     "loss", "vq_loss", "commit_loss", "codebook_loss", "quant_loss", "entropy_loss", "wavelet_loss",
@@ -439,7 +424,7 @@ def _read_text(path: Path, table: AliasTable, ledger: KeyLedger, notes: list[str
 
 
 def _pick_metrics_file(folder: Path) -> Path:
-    m = folder / "metrics.jsonl"
+    m = folder / METRICS_NAME
     if m.is_file():
         return m
     for pattern in ("*.jsonl", "metrics.csv", "*.csv", "*.log", "*.txt", "logs/*.log", "logs/*.txt"):
@@ -480,7 +465,7 @@ def load_run(path: str | Path, aliases: dict[str, list[str]] | None = None) -> R
     else:
         metrics = p
         cfg = p.parent / "config.toml"
-        if p.name == "metrics.jsonl" and cfg.is_file():
+        if p.name == METRICS_NAME and cfg.is_file():
             config, config_source = read_config(cfg), str(cfg)
     notes: list[str] = []
     ledger = KeyLedger()

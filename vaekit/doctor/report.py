@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..logschema import METRICS_NAME
+
 LEVELS = ("ok", "watch", "act")
 #: the overall verdict of a log too thin to judge (never the level of a single finding)
 INSUFFICIENT = "insufficient"
@@ -20,7 +22,7 @@ PHASE_LABELS = {"all": "Whole run", "vae": "Phase 1 (VAE)", "adversarial": "Phas
 def display_name(source: str) -> str:
     """``runs/tiny/metrics.jsonl`` -> ``tiny/metrics.jsonl``; other files by their name."""
     p = Path(source)
-    if p.name == "metrics.jsonl" and p.parent.name:
+    if p.name == METRICS_NAME and p.parent.name:
         return f"{p.parent.name}/{p.name}"
     return p.name
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..doctor.logs import LOSS_KEYS  # noqa: F401  (re-exported: the log contract, defined once where it is read)
+from ..logschema import LOSS_KEYS  # noqa: F401  (re-exported; the log contract is vaekit/logschema.py)
 from .recipe import Recipe
 
 

@@ -2,7 +2,7 @@
 
 Only rank 0 writes. ``metrics.jsonl`` holds one JSON object per line: training lines (``step``,
 ``epoch``, ``phase``, ``lr``, ``samples_per_s``, ``global_batch_size`` and the loss keys) and
-validation lines (``step``, ``epoch`` and ``val/...`` keys). Numbers are written at full double
+validation lines (``step``, ``epoch`` and ``val/...`` keys); the schema is :mod:`vaekit.logschema`. Numbers are written at full double
 precision, so the identities of docs/DESIGN.md can be checked on the file itself. On resume, lines
 at or after the resumed step are dropped first, so a resumed run's file equals an uninterrupted
 one's.
@@ -15,9 +15,7 @@ import sys
 from pathlib import Path
 
 from ..io.atomic import atomic_output
-from .losses import LOSS_KEYS
-
-METRICS_NAME = "metrics.jsonl"
+from ..logschema import METRICS_NAME, VAL_PREFIX
 
 
 def truncate_metrics(path: Path, step: int) -> None:
@@ -48,7 +46,7 @@ class RunLog:
         self._file.flush()
         for key, value in record.items():
             if key not in ("step", "epoch") and isinstance(value, (int, float)):
-                self.tb.add_scalar(key if key.startswith("val/") else f"train/{key}", value, record["step"])
+                self.tb.add_scalar(key if key.startswith(VAL_PREFIX) else f"train/{key}", value, record["step"])
 
     def console(self, record: dict, max_steps: int) -> None:
         r = record
@@ -60,7 +58,7 @@ class RunLog:
             )
         else:
             text = f"step {r['step']}/{max_steps} validation " + " ".join(
-                f"{k[4:]} {v:.4f}" for k, v in r.items() if k.startswith("val/")
+                f"{k[4:]} {v:.4f}" for k, v in r.items() if k.startswith(VAL_PREFIX)
             )
         print(text, file=sys.stdout, flush=True)
 
@@ -68,12 +66,3 @@ class RunLog:
         self._file.close()
         self.tb.close()
 
-
-def train_record(
-    step: int, epoch: int, phase: str, lr: float, samples_per_s: float, global_batch: int, values
-) -> dict:
-    """A training line: the bookkeeping keys, then the loss keys in docs/DESIGN.md order."""
-    record = {"step": step, "epoch": epoch, "phase": phase, "lr": lr, "samples_per_s": samples_per_s,
-              "global_batch_size": global_batch}  # fmt: skip
-    record.update(zip(LOSS_KEYS, (float(v) for v in values), strict=True))
-    return record

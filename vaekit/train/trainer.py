@@ -36,6 +36,7 @@ from ..doctor.logs import DoctorError
 from ..doctor.rules import Rules, load_rules
 from ..errors import EXIT_TRAINING_STOPPED, InputError, VaekitError
 from ..io.atomic import atomic_output, make_folder
+from ..logschema import train_record
 from ..model import CausalVideoVAE, VAEConfig, load_model, resolve_model_dir, save_model, upgrade_state_dict
 from ..model.folder import WEIGHTS_NAME
 from . import distributed, losses
@@ -47,7 +48,7 @@ from .model_export import rename_run_model
 from .perceptual import PerFrameLPIPS
 from .progress import StepBar
 from .recipe import Recipe
-from .runlog import RunLog, train_record
+from .runlog import RunLog
 from .validation import Validator, save_picture
 
 CONFIG_NAME = "config.toml"
