@@ -16,6 +16,11 @@ LEAD_INS = ("zeros", "replicate")
 V2_DEFAULTS = {"resample_kernel": 1, "motion_levels": [], "group_mixing": False, "lead_in": "zeros"}
 
 
+class LatentStatsMissingWarning(UserWarning):
+    """The model's latent normalisation statistics were not computed (a freshly trained model;
+    ``latent_stats_computed: false`` in config.json)."""
+
+
 @dataclass
 class VAEConfig:
     """Architecture and latent conventions of a causal video VAE.

@@ -1,4 +1,9 @@
-"""Model folders: ``config.json`` + ``model.safetensors``, and the presets shipped in ``models/``."""
+"""Model folders: ``config.json`` + ``model.safetensors``, and the presets shipped in ``models/``.
+
+The weights file carries the fingerprint of its weights in its metadata (``weights_sha256``,
+computed when it is written); a folder written before that has it computed when it is loaded.
+See docs/DESIGN.md, "Model folders and fingerprints".
+"""
 
 from __future__ import annotations
 
@@ -8,24 +13,39 @@ import warnings
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..errors import InputError
-from .config import VAEConfig
+from .config import LatentStatsMissingWarning, VAEConfig
 from .vae import CausalVideoVAE
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 DEFAULT_MODEL = "tiny"
+#: the metadata key of ``model.safetensors`` that holds the weights' fingerprint
+FINGERPRINT_KEY = "weights_sha256"
+
+__all__ = [
+    "CONFIG_NAME",
+    "DEFAULT_MODEL",
+    "FINGERPRINT_KEY",
+    "WEIGHTS_NAME",
+    "LatentStatsMissingWarning",
+    "UntrainedWeightsWarning",
+    "list_presets",
+    "load_model",
+    "preset_with_fingerprint",
+    "presets_dirs",
+    "resolve_model_dir",
+    "save_model",
+    "state_sha256",
+    "weights_sha256",
+]
 
 
 class UntrainedWeightsWarning(UserWarning):
     """The model folder ships no weights: outputs of the random initialisation are meaningless."""
-
-
-class LatentStatsMissingWarning(UserWarning):
-    """The model's latent normalisation statistics were not computed (a freshly trained model)."""
 
 
 def presets_dirs() -> list[Path]:
@@ -64,8 +84,13 @@ def resolve_model_dir(name_or_path: str | os.PathLike) -> Path:
 def weights_sha256(model: torch.nn.Module) -> str:
     """A fingerprint of the weights that ignores file format and storage dtype of the *file*:
     sha256 over the names, shapes and float32 bytes of every tensor, in name order."""
+    return state_sha256(model.state_dict())
+
+
+def state_sha256(state: dict[str, torch.Tensor]) -> str:
+    """:func:`weights_sha256` of a state dict."""
     h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
+    for name, t in sorted(state.items()):
         h.update(name.encode())
         h.update(str(tuple(t.shape)).encode())
         h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
@@ -88,6 +113,8 @@ def load_model(
     if weights.is_file():
         try:
             state = load_file(weights)
+            with safe_open(weights, "pt") as f:
+                stored = (f.metadata() or {}).get(FINGERPRINT_KEY)
         except (SafetensorError, OSError) as e:
             raise InputError(f"cannot read weights {weights}: {e}") from None
         missing, unexpected = _key_diff(model, state)
@@ -97,6 +124,7 @@ def load_model(
             )
         model.load_state_dict({k: v.float() for k, v in state.items()})
         model.trained = True
+        model.fp32_fingerprint = stored or weights_sha256(model)  # a folder from before the metadata
     else:
         warnings.warn(
             f"model {config.name!r} ({folder}) has no trained weights ({WEIGHTS_NAME} is missing): "
@@ -105,6 +133,7 @@ def load_model(
             stacklevel=2,
         )
         model.trained = False
+        model.fp32_fingerprint = weights_sha256(model)
     model.source_dir = folder
     return model.to(device=device, dtype=dtype).eval()
 
@@ -120,7 +149,7 @@ def preset_with_fingerprint(sha256: str) -> str | None:
                 model = load_model(name)
         except InputError:
             continue
-        if model.trained and weights_sha256(model) == sha256:
+        if model.trained and model.fp32_fingerprint == sha256:
             return name
     return None
 
@@ -134,13 +163,15 @@ def _key_diff(model: torch.nn.Module, state: dict) -> tuple[list[str], list[str]
 
 
 def save_model(model: CausalVideoVAE, folder: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-    """Write ``config.json`` and ``model.safetensors`` (each atomically) into ``folder``."""
+    """Write ``config.json`` and ``model.safetensors`` (each atomically) into ``folder``; the
+    weights' metadata carries their fingerprint (:func:`weights_sha256` of the weights as stored)."""
     from ..io.atomic import atomic_output, make_folder
 
     folder = make_folder(folder)
     state = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in model.state_dict().items()}
     with atomic_output(folder / WEIGHTS_NAME) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt", "model": model.config.name})
+        metadata = {"format": "pt", "model": model.config.name, FINGERPRINT_KEY: state_sha256(state)}
+        save_file(state, str(tmp), metadata=metadata)
     with atomic_output(folder / CONFIG_NAME) as tmp:
         Path(tmp).write_text(model.config.to_json())
     return folder

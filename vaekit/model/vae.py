@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .config import VAEConfig
+from .config import LatentStatsMissingWarning, VAEConfig
 from .distribution import DiagonalGaussian
 from .layers import (
     ChannelRMSNorm,
@@ -196,7 +196,7 @@ def _replicate_lead_in(x: torch.Tensor, started: torch.Tensor, lead: int) -> tor
 
 def _forget_fp32_fingerprint(module: nn.Module, _incompatible_keys) -> None:
     """Other weights loaded into the module: it is hashed as it then is."""
-    module.__dict__.pop("fp32_fingerprint", None)
+    module.fp32_fingerprint = None
 
 
 class CausalVideoVAE(nn.Module):
@@ -212,19 +212,12 @@ class CausalVideoVAE(nn.Module):
         self.config = config
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
+        #: the fingerprint of the fp32 weights this model was loaded with (set by ``load_model``
+        #: from the weights file's metadata, docs/DESIGN.md "Model folders"); it survives casts,
+        #: so the same model at any precision writes and accepts the same latent files, and is
+        #: forgotten when other weights are loaded
+        self.fp32_fingerprint: str | None = None
         self.register_load_state_dict_post_hook(_forget_fp32_fingerprint)
-
-    def _apply(self, fn, recurse=True):
-        """Casts (``.to(dtype)``, ``.half()``, ...) away from fp32 first record the fingerprint of
-        the fp32 weights as ``fp32_fingerprint``: the model's identity, which latent files carry,
-        so the same model writes and accepts the same latent files at any precision."""
-        first = next(self.parameters(), None)
-        if first is not None and first.dtype == torch.float32:
-            if fn(torch.zeros((), dtype=torch.float32, device=first.device)).dtype != torch.float32:
-                from .folder import weights_sha256
-
-                self.fp32_fingerprint = weights_sha256(self)
-        return super()._apply(fn, recurse)
 
     # -- geometry ---------------------------------------------------------------------------
     @property
@@ -302,8 +295,6 @@ class CausalVideoVAE(nn.Module):
         cfg = self.config
         if not cfg.latent_stats_computed:
             import warnings
-
-            from .folder import LatentStatsMissingWarning
 
             warnings.warn(
                 f"model {cfg.name!r} has no latent statistics yet (exported from a training run): normalize() "

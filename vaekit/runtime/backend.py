@@ -68,7 +68,7 @@ class TorchBackend:
         A model loaded at fp16/bf16 keeps the fingerprint of the fp32 weights it was loaded from,
         so the same model at any ``--dtype`` writes and accepts the same latent files.
         """
-        loaded = getattr(self.model, "fp32_fingerprint", None)
+        loaded = getattr(self.model, "fp32_fingerprint", None)  # set by load_model
         if loaded is not None and self.dtype != torch.float32:
             return loaded
         return weights_sha256(self.model)
