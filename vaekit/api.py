@@ -12,10 +12,10 @@ from fractions import Fraction
 import torch
 
 from .dtypes import name_of, parse_dtype, torch_dtypes
-from .io.video import iter_frames, open_writer, probe
+from .io.video import open_writer
 from .model import DEFAULT_MODEL, CausalVideoVAE, DiagonalGaussian, load_model
 from .runtime.backend import TorchBackend
-from .runtime.jobs import frames_to_tensor, tensor_to_frames
+from .runtime.pipeline import StreamOptions, VideoSource, decode_stream, encode_stream
 from .runtime.streaming import DEFAULT_CHUNK_FRAMES, StreamingDecoder, StreamingEncoder
 from .runtime.tiling import TileSpec
 
@@ -100,19 +100,11 @@ class VideoVAE(CausalVideoVAE):
         self, path: str | os.PathLike, chunk_frames: int = DEFAULT_CHUNK_FRAMES, tile: str | TileSpec = "auto"
     ) -> EncodedVideo:
         """Encode a video file (streamed from disk) into latents ``1, C, n, h, w``."""
-        info = probe(path)
-        frames = (frames_to_tensor(f) for f in iter_frames(path))
-        enc_frames = 0
-
-        def counted():
-            nonlocal enc_frames
-            for f in frames:
-                enc_frames += 1
-                yield f
-
-        chunks = list(self.iter_encode(counted(), chunk_frames, tile))
-        moments = torch.cat([torch.cat([c.mean, c.logvar], dim=1) for c in chunks], dim=2)
-        return EncodedVideo(DiagonalGaussian(moments), enc_frames, info.height, info.width, info.fps)
+        source = VideoSource(path)
+        info = source.info
+        stream = encode_stream(self._backend(), source.frames(), _options(chunk_frames, tile))
+        latent_dist = DiagonalGaussian.cat([chunk.posterior for chunk in stream])
+        return EncodedVideo(latent_dist, stream.geometry.frame_count, info.height, info.width, info.fps)
 
     def decode_to_video(
         self,
@@ -134,12 +126,16 @@ class VideoVAE(CausalVideoVAE):
         num_frames = num_frames or 1 + tc * (z.shape[2] - 1)
         height, width = height or z.shape[3] * sc, width or z.shape[4] * sc
         written = 0
+        opts = _options(chunk_frames, tile)
         with open_writer(path, width, height, fps, frame_count=num_frames, codec=codec, crf=crf) as w:
-            for x in self.iter_decode(z.split(1, dim=2), chunk_frames, tile):
-                for frame in tensor_to_frames(x[:, :, : num_frames - written, :height, :width]):
-                    w.write(frame)
-                    written += 1
+            for frame in decode_stream(self._backend(), z.split(1, dim=2), num_frames, height, width, opts):
+                w.write(frame)
+                written += 1
         return written
+
+
+def _options(chunk_frames: int, tile: str | TileSpec) -> StreamOptions:
+    return StreamOptions(chunk_frames, tile if isinstance(tile, TileSpec) else TileSpec.parse(tile))
 
 
 def load(

@@ -50,7 +50,8 @@ from .io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iter_frames, probe
 from .runtime.backend import Backend
 from .runtime.clips import ClipSpec, iter_clips, plan_geometry
 from .runtime.jobs import _latent_info
-from .runtime.streaming import DEFAULT_CHUNK_FRAMES, StreamingEncoder
+from .runtime.pipeline import StreamOptions, encode_stream
+from .runtime.streaming import DEFAULT_CHUNK_FRAMES
 from .runtime.tiling import TileSpec
 
 #: parts of the time each clip costs, as the summary reports them
@@ -387,16 +388,14 @@ class RankJob:
         if dst.parent not in self.folders:
             make_folder(dst.parent)
             self.folders.add(dst.parent)
-        x = torch.from_numpy(np.stack(clip.frames)).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0
-        enc = StreamingEncoder(backend, s.chunk_frames, s.tile)
+        stream = encode_stream(backend, clip.frames, StreamOptions(s.chunk_frames, s.tile))
         with self.timer("model", backend.device):
-            moments = [m[0] for m in enc.run(x.split(s.chunk_frames, dim=2))]
+            posteriors = [chunk.posterior for chunk in stream]
         with self.timer("write"):
             with LatentWriter(dst, s.latent_dtype) as writer:
-                for m in moments:
-                    mean, logvar = m.chunk(2, dim=0)
-                    writer.write(mean, logvar.clamp(-30, 20) if s.save_logvar else None)
-                base = _latent_info(backend, enc, fps, item.rel)
+                for post in posteriors:
+                    writer.write(post.mean[0], post.logvar[0] if s.save_logvar else None)
+                base = _latent_info(backend, stream.geometry, fps, item.rel)
                 writer.info = latent = ClipLatentInfo(
                     **asdict(base), clip_start=clip.start, clip_end=clip.end, source_start=clip.source_start,
                     source_end=clip.source_end, source_fps=_fps_text(info.fps), source_path=source,

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from .evaluate import _Scores, _summary, evaluate_frames
 from .metrics import psnr_from_mse
 from .runtime.backend import Backend
-from .runtime.jobs import StreamOptions
+from .runtime.pipeline import StreamOptions
 
 SUITES = ("motion",)
 # Kept out of train/tiny.toml's training photos (coffee and grass serve as its validation data).

@@ -10,11 +10,9 @@ bicubic-upscaled back, so the difference shows what the learned compression adds
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -22,11 +20,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .io.video import iter_frames, probe
 from .metrics import VideoQuality, psnr_from_mse
 from .runtime.backend import Backend
-from .runtime.jobs import StreamOptions, frame_to_chw, frames_to_tensor, tensor_to_frames
-from .runtime.streaming import StreamingDecoder, StreamingEncoder
+from .runtime.pipeline import StreamOptions, VideoSource, reconstruct
+from .runtime.pixels import frame_to_chw, to_unit
 
 
 class _Timed:
@@ -102,7 +99,7 @@ class _Scores:
         self.flicker.update(ref, rec)
         if self.lpips_model is not None:
             with torch.no_grad():
-                a, b = (t.float()[:, :, None] / 127.5 - 1 for t in (rec, ref))
+                a, b = (to_unit(t)[:, :, None] for t in (rec, ref))
                 self.lpips_sum += float(self.lpips_model(a, b)) * ref.shape[0]
 
     def result(self) -> dict:
@@ -148,17 +145,13 @@ def evaluate_video(
 ) -> tuple[dict, _Scores, _Scores]:
     """Model and baseline scores for one video. Two streamed passes over the file (the baseline's
     factor needs the latent size, known after the first), so memory stays flat in video length."""
-    info = probe(path)
-
-    def frames():
-        return (_resize(f, resolution) for f in itertools.islice(iter_frames(path), max_frames))
-
+    source = VideoSource(path, max_frames=max_frames, transform=lambda f: _resize(f, resolution))
     return evaluate_frames(
         backend,
-        frames,
+        source.frames,
         opts,
         name=str(path),
-        total=max_frames or info.frame_count,
+        total=source.total,
         label=Path(path).name,
         lpips_model=lpips_model,
     )
@@ -182,37 +175,19 @@ def evaluate_frames(
     ``"model"`` or ``"baseline"``; ``1, 3, H, W`` uint8), for metrics beyond the row's.
     """
     timed = _Timed(backend)
-    pending: deque[np.ndarray] = deque()
     model, base = _Scores(lpips_model), _Scores(lpips_model)
-    tick = opts.progress(total, f"eval {label or name}")
+    pairs = reconstruct(timed, frames(), opts, tick=opts.progress(total, f"eval {label or name}"))
+    for ref, rec in pairs:
+        ref, rec = frame_to_chw(ref), frame_to_chw(rec)
+        model.update(ref, rec)
+        if observe is not None:
+            observe("model", ref, rec)
 
-    def source():
-        for f in frames():
-            pending.append(f)
-            tick(1)
-            yield frames_to_tensor(f)
-
-    enc = StreamingEncoder(timed, opts.chunk_frames, opts.tile)
-    latent_frames = 0
-
-    def latents():
-        nonlocal latent_frames
-        for m in enc.run(source()):
-            latent_frames += m.shape[2]
-            yield m[:, : backend.latent_channels]
-
-    for x in StreamingDecoder(timed, opts.chunk_frames, opts.tile).run(latents()):
-        h, w = enc.size
-        for frame in tensor_to_frames(x[:, :, : len(pending), :h, :w]):
-            ref, rec = frame_to_chw(pending.popleft()), frame_to_chw(frame)
-            model.update(ref, rec)
-            if observe is not None:
-                observe("model", ref, rec)
-
-    (h, w), (ph, pw), sc = enc.size, enc.padded_size, backend.spatial_compression
-    factor = baseline_factor(
-        enc.frame_count, h, w, backend.latent_channels * latent_frames * (ph // sc) * (pw // sc)
+    g, sc = pairs.geometry, backend.spatial_compression
+    latent_elements = (
+        backend.latent_channels * pairs.latent_frames * (g.padded_height // sc) * (g.padded_width // sc)
     )
+    factor = baseline_factor(g.frame_count, g.height, g.width, latent_elements)
     for f in frames():
         ref = frame_to_chw(f)
         rec = baseline_frame(ref, factor).to(torch.uint8)
@@ -222,14 +197,14 @@ def evaluate_frames(
     m, b = model.result(), base.result()
     row = {
         "video": name,
-        "frames": enc.frame_count,
-        "width": w,
-        "height": h,
+        "frames": g.frame_count,
+        "width": g.width,
+        "height": g.height,
         **m,
         "baseline": {**b, "downscale": round(factor, 3)},
         "psnr_gain_db": round(m["psnr"] - b["psnr"], 3),
-        "encode_fps": round(enc.frame_count / max(timed.encode_s, 1e-9), 2),
-        "decode_fps": round(enc.frame_count / max(timed.decode_s, 1e-9), 2),
+        "encode_fps": round(g.frame_count / max(timed.encode_s, 1e-9), 2),
+        "decode_fps": round(g.frame_count / max(timed.decode_s, 1e-9), 2),
     }
     return row, model, base
 

@@ -29,8 +29,8 @@ from ..io.synthetic import camera_motion_clip
 from ..io.video import iter_frames
 from ..model import CausalVideoVAE, load_model
 from ..runtime.backend import Backend
-from ..runtime.jobs import frames_to_tensor
 from ..runtime.onnx_backend import OnnxBackend
+from ..runtime.pixels import frames_to_tensor
 from ..runtime.streaming import decode_all, encode_all
 from ..runtime.tiling import TileSpec
 from .errors import ExportError

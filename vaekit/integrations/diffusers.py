@@ -144,8 +144,7 @@ class AutoencoderKLVaekit(ModelMixin, AutoencoderMixin, ConfigMixin):
             tile = self.tile if self.use_tiling else TileSpec(mode="off")
             moments = encode_all(TorchBackend(self.model), x, self.chunk_frames, tile)
         else:
-            posterior = self.model.encode(x)
-            moments = torch.cat([posterior.mean, posterior.logvar], dim=1)
+            moments = self.model.encode(x).moments
         dist = DiagonalGaussianDistribution(moments)
         return AutoencoderKLOutput(latent_dist=dist) if return_dict else (dist,)
 

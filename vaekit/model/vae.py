@@ -31,7 +31,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .config import LatentStatsMissingWarning, VAEConfig
-from .distribution import DiagonalGaussian
+from .distribution import DiagonalGaussian, join_moments
 from .layers import (
     ChannelRMSNorm,
     Downsample,
@@ -124,7 +124,7 @@ class Encoder(_Coder):
         b, c, n, hh, ww = h.shape
         lc = self.cfg.latent_channels
         shortcut = h.reshape(b, lc, c // lc, n, hh, ww).mean(dim=2)
-        moments = moments + torch.cat([shortcut, torch.zeros_like(shortcut)], dim=1)
+        moments = moments + join_moments(shortcut, torch.zeros_like(shortcut))
         return moments, new_cache + flag
 
     def init_cache(self, batch: int, height: int, width: int, dtype=torch.float32, device=None) -> Cache:

@@ -1,8 +1,9 @@
 """File-level jobs: video file -> latent file, latent file -> video file, and both in one stream.
 
-These glue the streaming engine to the video and latent file formats. Frames flow one at a time
-from the demuxer through the model to the muxer or latent writer; nothing holds the whole video.
-Every output is written under a temporary name and renamed when complete.
+Each job is a short composition of the streaming pipeline (:mod:`.pipeline`, docs/DESIGN.md
+"Streaming") with the video and latent file formats. Frames flow one at a time from the demuxer
+through the model to the muxer or latent writer; nothing holds the whole video. Every output is
+written under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
@@ -10,75 +11,41 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .. import __version__
 from ..errors import ModelMismatchError
 from ..io.latent_file import LatentInfo, LatentReader, LatentWriter
 from ..io.names import IMAGE_SUFFIXES
-from ..io.video import iter_frames, open_writer, probe
+from ..io.video import open_writer
 from ..metrics import VideoQuality
 from .backend import Backend
-from .streaming import DEFAULT_CHUNK_FRAMES, StreamingDecoder, StreamingEncoder
-from .tiling import TileSpec
-
-#: ``progress(total_frames_or_None, description) -> callable(n_frames)`` ; the CLI passes tqdm
-ProgressFactory = Callable[[int | None, str], Callable[[int], None]]
-
-
-def no_progress(total: int | None, desc: str) -> Callable[[int], None]:
-    return lambda n: None
-
-
-@dataclass
-class StreamOptions:
-    chunk_frames: int = DEFAULT_CHUNK_FRAMES
-    tile: TileSpec = field(default_factory=TileSpec)
-    progress: ProgressFactory = no_progress
+from .pipeline import (  # noqa: F401  (StreamOptions, ProgressFactory, no_progress: re-exported)
+    Geometry,
+    ProgressFactory,
+    StreamOptions,
+    VideoSource,
+    decode_stream,
+    encode_stream,
+    no_progress,
+    reconstruct,
+)
+from .pixels import frame_to_chw, frames_to_tensor, tensor_to_frames  # noqa: F401  (re-exported)
 
 
-def frames_to_tensor(frame: np.ndarray) -> torch.Tensor:
-    """``H, W, 3`` uint8 -> ``1, 3, 1, H, W`` float32 in ``[-1, 1]``."""
-    t = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float()
-    return (t / 127.5 - 1.0)[None, :, None]
-
-
-def tensor_to_frames(x: torch.Tensor) -> np.ndarray:
-    """``1, 3, t, H, W`` in ``[-1, 1]`` -> ``t, H, W, 3`` uint8 (rounded, clamped)."""
-    x = ((x[0].float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-    return x.permute(1, 2, 3, 0).cpu().numpy()
-
-
-def frame_to_chw(frame: np.ndarray) -> torch.Tensor:
-    """``H, W, 3`` uint8 -> ``1, 3, H, W`` uint8 (the layout the quality metrics take)."""
-    return torch.from_numpy(frame).permute(2, 0, 1)[None]
-
-
-def _counted(frames: Iterator[np.ndarray], tick: Callable[[int], None], keep: deque | None = None):
-    for f in frames:
-        if keep is not None:
-            keep.append(f)
-        yield frames_to_tensor(f)
-        tick(1)
-
-
-def _latent_info(backend: Backend, enc: StreamingEncoder, fps: Fraction, source: str) -> LatentInfo:
-    (h, w), (ph, pw) = enc.size, enc.padded_size
+def _latent_info(backend: Backend, geometry: Geometry, fps: Fraction, source: str) -> LatentInfo:
+    g = geometry
     return LatentInfo(
         model_name=backend.model_name,
         model_sha256=backend.model_sha256,
-        source_width=w,
-        source_height=h,
-        padded_width=pw,
-        padded_height=ph,
-        frame_count=enc.frame_count,
+        source_width=g.width,
+        source_height=g.height,
+        padded_width=g.padded_width,
+        padded_height=g.padded_height,
+        frame_count=g.frame_count,
         fps=fps,
         dtype="",  # set by the writer
         latent_channels=backend.latent_channels,
@@ -117,7 +84,8 @@ def encode_file(
 ) -> dict:
     """Encode a video (or image) file into a latent file. Returns a summary dict."""
     opts = opts or StreamOptions()
-    info = probe(src)
+    source = VideoSource(src)
+    fps = source.fps  # probed before any work: a missing or unreadable file fails here
     if not getattr(backend, "latent_stats_computed", True):
         from ..model.folder import LatentStatsMissingWarning
 
@@ -129,25 +97,25 @@ def encode_file(
             stacklevel=2,
         )
     t0 = time.perf_counter()
-    enc = StreamingEncoder(backend, opts.chunk_frames, opts.tile)
-    tick = opts.progress(info.frame_count, f"encode {Path(src).name}")
+    tick = opts.progress(source.total, f"encode {Path(src).name}")
+    stream = encode_stream(backend, source.frames(), opts, tick=tick)
     with LatentWriter(dst, latent_dtype) as writer:
-        for moments in enc.run(_counted(iter_frames(src), tick)):
-            mean, logvar = moments[0].chunk(2, dim=0)
-            writer.write(mean, logvar.clamp(-30, 20) if save_logvar else None)
-        writer.info = latent = _latent_info(backend, enc, info.fps, Path(src).name)
+        for chunk in stream:
+            post = chunk.posterior
+            writer.write(post.mean[0], post.logvar[0] if save_logvar else None)
+        writer.info = latent = _latent_info(backend, stream.geometry, fps, Path(src).name)
     seconds = time.perf_counter() - t0
-    h, w = enc.size
+    g = stream.geometry
     return _summary(
         src,
         dst,
-        enc.frame_count,
-        w,
-        h,
-        info.fps,
+        g.frame_count,
+        g.width,
+        g.height,
+        fps,
         seconds,
         latent_shape=list(latent.latent_shape),
-        tiled=enc.tiled,
+        tiled=stream.tiled,
     )
 
 
@@ -191,20 +159,6 @@ def check_latent_model(reader: LatentReader, backend: Backend) -> None:
         )
 
 
-def _decoded_frames(
-    backend: Backend, latents, frame_count: int, height: int, width: int, opts: StreamOptions
-):
-    """Run the decoder stream and cut its output to the source's frame count and size."""
-    dec = StreamingDecoder(backend, opts.chunk_frames, opts.tile)
-    left = frame_count
-    for x in dec.run(latents):
-        if left <= 0:
-            break
-        frames = tensor_to_frames(x[:, :, :left, :height, :width])
-        left -= frames.shape[0]
-        yield from frames
-
-
 def decode_file(
     backend: Backend,
     src: str | os.PathLike,
@@ -235,7 +189,7 @@ def decode_file(
         audio_from=audio_from,
     ) as writer:
         n = 0
-        for frame in _decoded_frames(
+        for frame in decode_stream(
             backend, latents, info.frame_count, info.source_height, info.source_width, opts
         ):
             writer.write(frame)
@@ -273,19 +227,15 @@ def roundtrip_file(
     another file). A :class:`~vaekit.io.formats.FormatChangeWarning` says what the output does not
     keep of the source: a variable frame rate, bit depth above 8, 4:2:2/4:4:4 chroma, gray."""
     opts = opts or StreamOptions()
-    info = probe(src)
+    source = VideoSource(src)
+    info = source.info
     to_video = Path(dst).suffix.lower() not in IMAGE_SUFFIXES
     if audio_from is None and keep_audio and info.has_audio and to_video:
         audio_from = src
     t0 = time.perf_counter()
-    source_frames: deque[np.ndarray] = deque()
-    enc = StreamingEncoder(backend, opts.chunk_frames, opts.tile)
     tick = opts.progress(info.frame_count, f"roundtrip {Path(src).name}")
-    latents = (
-        m[:, : backend.latent_channels] for m in enc.run(_counted(iter_frames(src), tick, source_frames))
-    )
+    pairs = reconstruct(backend, source.frames(), opts, tick=tick)
     quality = VideoQuality()
-    dec = StreamingDecoder(backend, opts.chunk_frames, opts.tile)
     n = 0
     with open_writer(
         dst,
@@ -299,13 +249,10 @@ def roundtrip_file(
     ) as writer:
         if to_video:
             _format_notes(src, info, writer.pix_fmt)
-        for x in dec.run(latents):
-            frames = tensor_to_frames(x[:, :, : len(source_frames), : info.height, : info.width])
-            for frame in frames:
-                ref = source_frames.popleft()
-                quality.update(frame_to_chw(ref), frame_to_chw(frame))
-                writer.write(frame)
-                n += 1
+        for ref, frame in pairs:
+            quality.update(frame_to_chw(ref), frame_to_chw(frame))
+            writer.write(frame)
+            n += 1
     seconds = time.perf_counter() - t0
     return _summary(
         src,
@@ -317,5 +264,5 @@ def roundtrip_file(
         seconds,
         psnr=round(quality.psnr, 3),
         ssim=round(quality.ssim, 5),
-        tiled=enc.tiled,
+        tiled=pairs.tiled,
     )

@@ -8,7 +8,6 @@ into the model folder's ``config.json``.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -19,11 +18,9 @@ import torch
 
 from ..errors import OutputError
 from ..io.atomic import atomic_write_bytes
-from ..io.video import iter_frames
 from ..model.folder import CONFIG_NAME, presets_dirs
 from .backend import Backend
-from .jobs import StreamOptions, frames_to_tensor
-from .streaming import StreamingEncoder
+from .pipeline import StreamOptions, VideoSource, encode_stream
 
 
 class LatentMoments:
@@ -62,11 +59,10 @@ def latent_stats(
     moments = LatentMoments(backend.latent_channels)
     tick = opts.progress(None, "stats")
     for video in videos:
-        frames = (frames_to_tensor(f) for f in itertools.islice(iter_frames(video), max_frames))
-        enc = StreamingEncoder(backend, opts.chunk_frames, opts.tile)
-        for m in enc.run(frames):
-            moments.update(m[:, : backend.latent_channels])
-        tick(enc.frame_count)
+        stream = encode_stream(backend, VideoSource(video, max_frames=max_frames).frames(), opts)
+        for chunk in stream:
+            moments.update(chunk.posterior.mean)
+        tick(stream.geometry.frame_count)
     result = moments.result()
     result["videos"] = len(videos)
     return result
