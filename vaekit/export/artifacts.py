@@ -129,6 +129,9 @@ def check_model(backend: Backend, folder: Path, model: str | None) -> None:
             f"{backend.model_sha256[:12]}), not from --model {model} ({expected.config.name!r}, weights {sha[:12]}); "
             "pass the matching --model or export this one"
         )
+    source = getattr(expected, "source_dir", None)
+    if source is not None:  # the latents these artifacts write name the folder that decodes them
+        backend.model_dir = str(Path(source).resolve())
 
 
 def _parts(folder: Path, suffix: str, what: str, fmt: str) -> dict[str, Path]:
