@@ -67,7 +67,14 @@ def _finish(proc: subprocess.Popen, timeout: float = 180) -> tuple[int, str, str
 
 
 def _cli(*args: str):
-    return CliRunner().invoke(main, list(args))
+    """In this process, on one thread like the subprocesses (OMP_NUM_THREADS=1): a conv's float sums
+    depend on the thread count, so byte-equal latents need equal counts."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return CliRunner().invoke(main, list(args))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _latents(out: Path) -> dict[str, bytes]:
