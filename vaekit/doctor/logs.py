@@ -28,6 +28,7 @@ from typing import Any
 from ..logschema import LOSS_KEYS, METRICS_NAME
 from .aliases import DEFAULT_TABLE, AliasTable, KeyName
 from .errors import DoctorError
+from .formats import PrintedFloat
 from .formats.tables import read_csv_rows
 from .formats.tensorboard_events import event_files, is_event_file, read_event_rows
 from .formats.text import parse_text_line, read_text_lines
@@ -161,15 +162,6 @@ def quantum_of(token: str) -> float:
     return 0.5 * 10.0 ** (e - decimals)
 
 
-class _Num(float):
-    """A float that remembers the text it was parsed from (for ``json.loads(parse_float=...)``)."""
-
-    token: str
-
-    def __new__(cls, token: str) -> _Num:
-        obj = super().__new__(cls, float(token))
-        obj.token = token
-        return obj
 
 
 def normalize_key(key: str, table: AliasTable = DEFAULT_TABLE) -> tuple[str, bool]:
@@ -329,13 +321,13 @@ def _read_jsonl(path: Path, table: AliasTable, ledger: KeyLedger) -> tuple[list[
     records: list[Record] = []
     bad = 0
     probe = 200
-    parse_float: Any = _Num
+    parse_float: Any = PrintedFloat
     with path.open("r", encoding="utf-8", errors="replace") as fh:
         for i, line in enumerate(fh, 1):
             line = line.strip()
             if not line:
                 continue
-            if i == probe + 1 and parse_float is _Num and _full_precision(records):
+            if i == probe + 1 and parse_float is PrintedFloat and _full_precision(records):
                 parse_float = float
             try:
                 obj = json.loads(line, parse_float=parse_float)

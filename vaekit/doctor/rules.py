@@ -146,13 +146,7 @@ def load_rules(path: str | Path | None = None, base: Rules = DEFAULT_RULES) -> R
     if path is None:
         return base
     p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            table = tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise DoctorError(f"rules file not found: {p}") from exc
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise DoctorError(f"cannot read the rules file {p}: {exc}") from exc
+    table = _read_rules_file(p)
     return rules_from_mapping(table, base, where=str(p))
 
 
@@ -161,13 +155,7 @@ def load_aliases(path: str | Path | None) -> dict[str, list[str]]:
     if path is None:
         return {}
     p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            table = tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise DoctorError(f"rules file not found: {p}") from exc
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise DoctorError(f"cannot read the rules file {p}: {exc}") from exc
+    table = _read_rules_file(p)
     if "doctor" in table and isinstance(table["doctor"], dict):
         table = table["doctor"]
     aliases = table.get("aliases")
@@ -179,3 +167,13 @@ def load_aliases(path: str | Path | None) -> dict[str, list[str]]:
         return aliases_from_mapping(aliases, where=str(p))
     except ValueError as exc:
         raise DoctorError(str(exc)) from exc
+
+
+def _read_rules_file(p: Path) -> dict:
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise DoctorError(f"rules file not found: {p}") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DoctorError(f"cannot read the rules file {p}: {exc}") from exc

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DoctorError
+from . import PrintedFloat
 
 
 def read_csv_rows(path: Path) -> tuple[list[tuple[dict[str, Any], int]], list[str]]:
@@ -33,7 +34,7 @@ def read_csv_rows(path: Path) -> tuple[list[tuple[dict[str, Any], int]], list[st
                     continue
                 text = cell.strip()
                 try:
-                    out[col] = _Num(text)
+                    out[col] = PrintedFloat(text)
                 except ValueError:
                     out[col] = text
             if out:
@@ -44,12 +45,3 @@ def read_csv_rows(path: Path) -> tuple[list[tuple[dict[str, Any], int]], list[st
     return rows, notes
 
 
-class _Num(float):
-    """A float that remembers its printed text (so rounding can be told from a mismatch)."""
-
-    token: str
-
-    def __new__(cls, token: str) -> _Num:
-        obj = super().__new__(cls, float(token))
-        obj.token = token
-        return obj
