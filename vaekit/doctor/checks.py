@@ -604,39 +604,27 @@ def check_rec_loss(ph: PhaseData, ctx: Context) -> Finding | None:
         relapse = f" It was back under {num(thr)} at step {steps[rec_idx]} but has climbed again."
     deadline = ctx.in_units(rules.rec_loss_deadline_steps)
     if deadline is None or since <= deadline:
+        ev["expected"] = True
+        level = f"{num(thr)} ({num(rules.rec_loss_recovered)}x the phase-1 level)"
         if deadline is None:
-            ev["expected"] = True
             ev["deadline_unknown"] = True
             msg = (
-                spike + f" {since} {ctx.unit}s into phase 2 it is at {num(cur)} ({tr.words()}), above "
-                f"{num(thr)} ({num(rules.rec_loss_recovered)}x the phase-1 level). The log does not say how many "
-                f"optimizer steps a {ctx.unit} is, so the recovery deadline of {num(rules.rec_loss_deadline_steps)} "
-                "steps cannot be placed." + relapse
+                spike + f" {since} {ctx.unit}s into phase 2 it is at {num(cur)} ({tr.words()}), above {level}. "
+                f"The log does not say how many optimizer steps a {ctx.unit} is, so the recovery deadline of "
+                f"{num(rules.rec_loss_deadline_steps)} steps cannot be placed." + relapse
             )
-            return Finding(
-                "rec_loss",
-                "watch",
-                msg,
-                ev,
-                ph.name,
+            advice = (
                 f"Let it run; rec_loss should be back under {num(thr)} within about "
-                f"{num(rules.rec_loss_deadline_steps)} optimizer steps of disc_start.",
+                f"{num(rules.rec_loss_deadline_steps)} optimizer steps of disc_start."
             )
-        ev["expected"] = True
-        msg = (
-            spike + " That is expected: the decoder is adapting to the discriminator. "
-            f"{since} steps into phase 2 it is at {num(cur)} ({tr.words()}); it should get back under "
-            f"{num(thr)} ({num(rules.rec_loss_recovered)}x the phase-1 level) within about {num(deadline)} "
-            f"steps of disc_start." + relapse
-        )
-        return Finding(
-            "rec_loss",
-            "watch",
-            msg,
-            ev,
-            ph.name,
-            f"Let it run; check that rec_loss is under {num(thr)} by step {int(ds + deadline)}.",
-        )
+        else:
+            msg = (
+                spike + " That is expected: the decoder is adapting to the discriminator. "
+                f"{since} {ctx.unit}s into phase 2 it is at {num(cur)} ({tr.words()}); it should get back under "
+                f"{level} within about {num(deadline)} {ctx.unit}s of disc_start." + relapse
+            )
+            advice = f"Let it run; check that rec_loss is under {num(thr)} by {ctx.unit} {int(ds + deadline)}."
+        return Finding("rec_loss", "watch", msg, ev, ph.name, advice)
     msg = (
         spike + f" {since} steps later it has still not recovered: {num(cur)} now ({num(cur / base)}x the "
         f"phase-1 level, {tr.words()}), above {num(thr)}."
