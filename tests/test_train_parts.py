@@ -106,6 +106,35 @@ def test_vae_terms_apply_every_weight():
     assert l2["rec_loss"].item() == pytest.approx(0.75) and l2["perception_loss"].item() == 0.0
 
 
+def test_temporal_parts_are_added_to_rec_loss_and_returned_as_their_own_keys():
+    """A cross-fade has a small per-pixel error but the wrong frame changes; temporal_loss sees that."""
+    x = torch.zeros(1, 1, 2, 8, 8)
+    x[:, :, 1] = 1.0  # a hard change between the two frames
+    blend = torch.full_like(x, 0.5)  # the cross-fade: both frames half way
+    off = Recipe(perceptual_weight=0.0)
+    assert off.rec_part_keys == ()
+    plain = losses.vae_terms(off, x, blend, _Posterior(torch.zeros(1)), None)
+    assert "temporal_loss" not in plain
+    assert "pooled_loss" not in plain
+    assert plain["rec_loss"].item() == pytest.approx(0.5)
+    on = off.replace(temporal_weight=2.0, pooled_weight=3.0)
+    assert on.rec_part_keys == ("temporal_loss", "pooled_loss")
+    terms = losses.vae_terms(on, x, blend, _Posterior(torch.zeros(1)), None)
+    assert terms["temporal_loss"].item() == pytest.approx(2.0)  # 2 * |(1 - 0) - (0.5 - 0.5)|
+    assert terms["pooled_loss"].item() == pytest.approx(1.5)  # 3 * mean |8x8 mean error| = 3 * 0.5
+    assert terms["rec_loss"].item() == pytest.approx(0.5 + 2.0 + 1.5)
+    assert terms["nll_loss"].item() == pytest.approx(terms["rec_loss"].item())
+    still = losses.vae_terms(on, x, x, _Posterior(torch.zeros(1)), None)
+    assert still["rec_loss"].item() == 0.0
+    single = losses.vae_terms(on, x[:, :, :1], blend[:, :, :1], _Posterior(torch.zeros(1)), None)
+    assert single["temporal_loss"].item() == 0.0  # one frame has no change to compare
+
+
+def test_negative_temporal_weights_are_refused():
+    with pytest.raises(InputError, match="temporal_weight and pooled_weight must be >= 0"):
+        Recipe(temporal_weight=-1.0)
+
+
 def test_discriminator_terms_hinge_and_vanilla():
     real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-3.0, 1.0])
     hinge = losses.discriminator_terms(Recipe(), real, fake, 1.0)

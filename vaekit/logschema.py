@@ -4,7 +4,8 @@
 
 - a training line: the bookkeeping keys :data:`TRAIN_BOOKKEEPING_KEYS` (``step``, ``epoch``,
   ``phase``, ``lr``, ``samples_per_s``, ``global_batch_size``), then the loss keys
-  :data:`LOSS_KEYS` in the order of the identities in docs/DESIGN.md ("Training");
+  :data:`LOSS_KEYS` in the order of the identities in docs/DESIGN.md ("Training"), then the
+  parts of ``rec_loss`` the recipe turns on (:data:`REC_PART_KEYS`, absent when their weight is 0);
 - a validation line: ``step``, ``epoch`` and keys with the :data:`VAL_PREFIX` (``val/psnr``, ...).
 
 This module is plain Python (no torch), so the doctor imports it without pulling the trainer in;
@@ -33,6 +34,9 @@ LOSS_KEYS = (
     "logits_fake",
     "grad_norm",
 )
+#: Optional parts of ``rec_loss`` (already weighted), logged only when the recipe's weight is > 0:
+#: ``rec_loss = pixelloss_weight * mean|x - x_hat| + temporal_loss + pooled_loss``.
+REC_PART_KEYS = ("temporal_loss", "pooled_loss")
 #: The keys a training line carries before its loss keys, in this order.
 TRAIN_BOOKKEEPING_KEYS = ("step", "epoch", "phase", "lr", "samples_per_s", "global_batch_size")
 #: The prefix of every validation key.
@@ -40,11 +44,22 @@ VAL_PREFIX = "val/"
 
 
 def train_record(
-    step: int, epoch: int, phase: str, lr: float, samples_per_s: float, global_batch: int, values: Iterable
+    step: int,
+    epoch: int,
+    phase: str,
+    lr: float,
+    samples_per_s: float,
+    global_batch: int,
+    values: Iterable,
+    part_keys: tuple[str, ...] = (),
 ) -> dict:
-    """A training line: the bookkeeping keys, then the loss keys in docs/DESIGN.md order."""
+    """A training line: the bookkeeping keys, the loss keys in docs/DESIGN.md order, then ``part_keys``.
+
+    ``values`` holds the loss values followed by one value per name in ``part_keys``
+    (a subset of :data:`REC_PART_KEYS`, in that order).
+    """
     record = dict(
         zip(TRAIN_BOOKKEEPING_KEYS, (step, epoch, phase, lr, samples_per_s, global_batch), strict=True)
     )
-    record.update(zip(LOSS_KEYS, (float(v) for v in values), strict=True))
+    record.update(zip(LOSS_KEYS + tuple(part_keys), (float(v) for v in values), strict=True))
     return record

@@ -26,6 +26,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from ..logschema import REC_PART_KEYS
+
 #: canonical name -> the other names trainers log it under (lower case, prefixes stripped)
 ALIASES: dict[str, tuple[str, ...]] = {
     "rec_loss": (
@@ -71,6 +73,7 @@ EXTRA_KEYS = frozenset(
         "global_batch_size", "samples_per_s", "grad_norm_d", "d_grad_norm", "vf_loss",
         "disc_start", "kl_weight", "perceptual_weight", "pixelloss_weight", "clip_grad", "batch_size",
     }
+    | set(REC_PART_KEYS)  # vaekit's optional parts of rec_loss
 )
 
 #: the logger's own bookkeeping: never a metric, never listed as unrecognised

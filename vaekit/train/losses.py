@@ -3,6 +3,9 @@
 Every logged value is computed here from the very tensors the optimisers use::
 
     rec_loss        = pixelloss_weight * mean |x - x_hat|          (mean (x - x_hat)^2 with l2)
+                      + temporal_loss + pooled_loss                 (each 0 and not logged when off)
+    temporal_loss   = temporal_weight * mean |(x[t] - x[t-1]) - (x_hat[t] - x_hat[t-1])|
+    pooled_loss     = pooled_weight * mean |pool8(x) - pool8(x_hat)|   (8x8 average pooling per frame)
     perception_loss = perceptual_weight * mean LPIPS(x_hat, x)     (per frame; 0 when disabled)
     nll_loss        = rec_loss + perception_loss
     kl_loss         = KL summed over the latent, averaged over the batch
@@ -39,6 +42,9 @@ def vae_terms(recipe: Recipe, x, x_hat, posterior, perceptual, lpips_generator=N
     x, x_hat = x.float(), x_hat.float()
     diff = (x - x_hat).abs() if recipe.pixel_loss == "l1" else (x - x_hat).pow(2)
     rec = recipe.pixelloss_weight * diff.mean()
+    parts = rec_parts(recipe, x, x_hat)
+    for part in parts.values():
+        rec = rec + part
     if perceptual is not None and recipe.perceptual_weight > 0:
         args = () if lpips_generator is None else (lpips_generator,)
         perception = recipe.perceptual_weight * perceptual(x_hat, x, *args).float()
@@ -47,7 +53,31 @@ def vae_terms(recipe: Recipe, x, x_hat, posterior, perceptual, lpips_generator=N
     nll = rec + perception
     kl = posterior.kl().mean()
     return {"rec_loss": rec, "perception_loss": perception, "nll_loss": nll, "kl_loss": kl,
-            "vae_loss": nll + recipe.kl_weight * kl}  # fmt: skip
+            "vae_loss": nll + recipe.kl_weight * kl, **parts}  # fmt: skip
+
+
+def rec_parts(recipe: Recipe, x: torch.Tensor, x_hat: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The temporal parts of ``rec_loss`` the recipe turns on (``Recipe.rec_part_keys``).
+
+    ``temporal_loss`` compares how each frame changes from the one before (a cross-fade between two
+    scenes or a ghosted moving object gets the change wrong even where its per-pixel error is
+    modest); ``pooled_loss`` weighs the low-frequency error (misplaced content) on its own.
+    Clips are ``(B, C, T, H, W)``; a single frame has no temporal part.
+    """
+    parts = {}
+    for key in recipe.rec_part_keys:
+        if key == "temporal_loss":
+            if x.shape[2] < 2:
+                parts[key] = torch.zeros((), device=x.device)
+                continue
+            change = x.diff(dim=2) - x_hat.diff(dim=2)
+            parts[key] = recipe.temporal_weight * change.abs().mean()
+        else:
+            b, c, t, h, w = x.shape
+            k = max(1, min(8, h, w))
+            pooled = F.avg_pool2d((x - x_hat).transpose(1, 2).reshape(b * t, c, h, w), k, ceil_mode=True)
+            parts[key] = recipe.pooled_weight * pooled.abs().mean()
+    return parts
 
 
 def adaptive_weight(

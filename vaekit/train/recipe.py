@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..logschema import REC_PART_KEYS
 
 try:  # Python 3.11+
     import tomllib
@@ -61,6 +62,12 @@ class Recipe:
     # [loss]
     pixel_loss: str = _key("loss", "l1", "l1 or l2")
     pixelloss_weight: float = _key("loss", 1.0, "weight of the pixel loss (rec_loss)")
+    temporal_weight: float = _key(
+        "loss", 0.0, "weight of L1 on frame differences x[t] - x[t-1], added to rec_loss (logged as temporal_loss)"
+    )
+    pooled_weight: float = _key(
+        "loss", 0.0, "weight of L1 on 8x8 average-pooled frames, added to rec_loss (logged as pooled_loss)"
+    )
     perceptual_weight: float = _key("loss", 1.0, "weight of LPIPS (perception_loss); 0 disables it")
     lpips_net: str = _key("loss", "vgg", "LPIPS backbone: vgg or alex")
     lpips_frames: int = _key(
@@ -130,6 +137,7 @@ class Recipe:
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}"),
             (0.0 <= self.min_lr_ratio <= 1.0, "min_lr_ratio must be in [0, 1]"),
             (self.d_weight_max > 0, "d_weight_max must be > 0"),
+            (min(self.temporal_weight, self.pooled_weight) >= 0, "temporal_weight and pooled_weight must be >= 0"),
             (self.pixel_loss in PIXEL_LOSSES, f"pixel_loss must be one of {PIXEL_LOSSES}"),
             (self.disc_loss in GAN_LOSSES, f"disc_loss must be one of {GAN_LOSSES}"),
             (self.lpips_net in ("vgg", "alex"), "lpips_net must be vgg or alex"),
@@ -163,6 +171,12 @@ class Recipe:
         for ok, message in checks:
             if not ok:
                 raise InputError(f"bad recipe: {message}")
+
+    @property
+    def rec_part_keys(self) -> tuple[str, ...]:
+        """The optional parts of ``rec_loss`` this recipe turns on, each logged as its own key."""
+        weights = {"temporal_loss": self.temporal_weight, "pooled_loss": self.pooled_weight}
+        return tuple(k for k in REC_PART_KEYS if weights[k] > 0)
 
     def lr_at(self, step: int) -> float:
         """The generator's learning rate at ``step``: linear warmup, then constant or cosine decay."""

@@ -322,7 +322,7 @@ class Trainer:
             self.ema.update(self.vae)
         self.bad_steps = 0
         terms["grad_norm"] = grad_norm
-        return torch.stack([terms[k].detach().double() for k in losses.LOSS_KEYS])
+        return torch.stack([terms[k].detach().double() for k in losses.LOSS_KEYS + r.rec_part_keys])
 
     def _skip(self, step: int, what: str) -> None:
         self.opt_g.zero_grad(set_to_none=True)
@@ -423,6 +423,7 @@ class Trainer:
             samples_per_s,
             self.global_batch,
             values.tolist(),
+            self.recipe.rec_part_keys,
         )
         self.log.write(record)
         self.log.console(record, self.recipe.max_steps)
