@@ -217,6 +217,28 @@ def test_grad_checkpointing_gives_the_same_steps(model_dir, tmp_path):
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-7), key
 
 
+def test_temporal_parts_are_logged_after_the_loss_keys_and_the_doctor_knows_them(model_dir, tmp_path):
+    from vaekit.doctor import diagnose, load_run
+    from vaekit.logschema import REC_PART_KEYS
+
+    recipe = small_recipe(model_dir, tmp_path / "temporal", max_steps=3, disc_start=2,
+                          temporal_weight=0.5, pooled_weight=0.25)  # fmt: skip
+    train(recipe)
+    lines = train_lines(recipe.out)
+    assert [r["step"] for r in lines] == [0, 1, 2]
+    for r in lines:
+        assert list(r)[-2:] == list(REC_PART_KEYS)  # after the loss keys, in schema order
+        assert r["temporal_loss"] > 0
+        assert r["pooled_loss"] > 0
+        assert r["rec_loss"] > r["temporal_loss"] + r["pooled_loss"]  # the pixel term is in there too
+        assert identity_errors(r, recipe.kl_weight) == []
+    plain = small_recipe(model_dir, tmp_path / "plain", max_steps=1)
+    train(plain)
+    assert not set(REC_PART_KEYS) & train_lines(plain.out)[0].keys()  # off: not logged at all
+    report = diagnose(load_run(recipe.out))
+    assert report.summary["unrecognised_keys"] == {}
+
+
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_runs_keep_the_identities(model_dir, tmp_path, precision):
     recipe = small_recipe(
