@@ -1,15 +1,18 @@
 """The command-line side of dataset encoding: the clip options of ``vaekit encode`` and what the
-command does with them (the job itself is :mod:`vaekit.dataset_encode`). Kept apart from
-``cli.py`` and light to import: nothing here loads torch until a dataset run starts."""
+command does with them (the job itself is :mod:`vaekit.dataset_encode`). Light to import: nothing
+here loads torch until a dataset run starts."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
+from dataclasses import replace
 
 import click
 
-from .errors import InputError
+from ..errors import InputError
+from .common import BackendArgs, StreamArgs, given
 
 
 def clip_options(fn):
@@ -22,9 +25,13 @@ def clip_options(fn):
             "latent file each, indexed in OUT/index.jsonl; resumable, shards over torchrun ranks; runs "
             "on cuda:LOCAL_RANK where CUDA exists unless --device is given.",
         ),
-        click.option("--clip-stride", type=int, help="Frames from one clip's start to the next (default: N)."),
+        click.option(
+            "--clip-stride", type=int, help="Frames from one clip's start to the next (default: N)."
+        ),
         click.option("--size", "clip_size", help="Clip frame size WxH (resize to cover, then --crop)."),
-        click.option("--short-side", type=int, help="Resize so the shorter side is P pixels (keeps the aspect)."),
+        click.option(
+            "--short-side", type=int, help="Resize so the shorter side is P pixels (keeps the aspect)."
+        ),
         click.option("--fps", "clip_fps", help="Resample clips to this frame rate (24, 29.97, 30000/1001)."),
         click.option(
             "--crop",
@@ -44,12 +51,11 @@ def dataset_mode(clip: dict) -> bool:
     and a torchrun launch without it (every rank would encode everything)."""
     if clip.get("clip_frames") is not None:
         return True
-    ctx = click.get_current_context()
     flags = {"clip_stride": "--clip-stride", "clip_size": "--size", "short_side": "--short-side",
              "clip_fps": "--fps", "crop": "--crop"}  # fmt: skip
-    given = [f for name, f in flags.items() if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT]
-    if given:
-        raise click.UsageError(f"{', '.join(given)} shape clips: add --clip-frames N (dataset mode)")
+    shown = [f for name, f in flags.items() if given(name)]
+    if shown:
+        raise click.UsageError(f"{', '.join(shown)} shape clips: add --clip-frames N (dataset mode)")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise InputError(
             "under torchrun, vaekit encode shards a dataset: add --clip-frames N and -o OUT "
@@ -58,14 +64,16 @@ def dataset_mode(clip: dict) -> bool:
     return False
 
 
-def run_encode(inputs, output, clip: dict, *, model, device, dtype, chunk_frames, tile, as_json, quiet,
-               save_logvar, latent_dtype, backend, artifacts, allow_random_weights=False) -> None:  # fmt: skip
+def run_encode(
+    inputs, output, clip: dict, *, stream: StreamArgs, engine: BackendArgs, as_json: bool,
+    save_logvar: bool, latent_dtype: str,
+) -> None:  # fmt: skip
     """``vaekit encode DATASET -o OUT --clip-frames N ...``: run this process's share, print the
-    job's summary on rank 0 (one line, or one JSON object with --json)."""
-    from .api import parse_dtype
-    from .cli import make_backend, make_options
-    from .dataset_encode import EncodeSettings, encode_dataset
-    from .runtime.clips import ClipSpec, parse_fps, parse_size
+    job's summary on rank 0 (one line, or one JSON object with --json). The device is
+    cuda:LOCAL_RANK where CUDA exists unless ``--device`` was given."""
+    from ..api import parse_dtype
+    from ..dataset_encode import EncodeSettings, encode_dataset
+    from ..runtime.clips import ClipSpec, parse_fps, parse_size
 
     if output is None:
         raise click.UsageError("dataset mode (--clip-frames) writes a folder: give -o OUT")
@@ -80,26 +88,22 @@ def run_encode(inputs, output, clip: dict, *, model, device, dtype, chunk_frames
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    opts = make_options(chunk_frames, tile, quiet)
+    opts = stream.options()
     settings = EncodeSettings(
         spec,
         chunk_frames=opts.chunk_frames,
         tile=opts.tile,
         save_logvar=save_logvar,
         latent_dtype=parse_dtype(latent_dtype),
-        compute_dtype=dtype,
+        compute_dtype=engine.dtype,
     )
-    given = click.get_current_context().get_parameter_source("device") != click.core.ParameterSource.DEFAULT
-    import sys
-
-    extra = {"allow_random_weights": True} if allow_random_weights else {}
     result = encode_dataset(
         list(inputs),
         output,
         settings,
-        lambda dev: make_backend(model, dev, dtype, backend, artifacts, **extra),
-        device=device if given else None,
-        show_progress=not quiet and sys.stderr.isatty(),
+        lambda dev: replace(engine, device=dev).load(),
+        device=engine.device if given("device") else None,
+        show_progress=not stream.quiet and sys.stderr.isatty(),
     )
     if result is None:  # not rank 0
         return
