@@ -119,20 +119,19 @@ class BackendArgs:
     allow_random_weights: bool = False
     model_given: bool = True
 
-    def load(self, device: str | None = None):
-        """Load the model (on ``device`` if given, else :attr:`device`) and wrap it in the backend
-        that runs the streaming engine. With ``artifacts`` (required for onnx/tensorrt) the
-        exported files run instead, checked against the model if it was named. A model folder
-        without trained weights (the ``base`` preset) is refused unless
-        ``allow_random_weights``: its latents would be meaningless."""
+    def load(self):
+        """Load the model on :attr:`device` and wrap it in the backend that runs the streaming
+        engine (another device: ``dataclasses.replace(args, device=...).load()``). With
+        ``artifacts`` (required for onnx/tensorrt) the exported files run instead, checked against
+        the model if it was named. A model folder without trained weights (the ``base`` preset) is
+        refused unless ``allow_random_weights``: its latents would be meaningless."""
         import torch
 
         from ..api import load, parse_dtype
         from ..model.folder import WEIGHTS_NAME, resolve_model_dir
         from ..runtime.backend import TorchBackend
 
-        device = device or self.device
-        model = self.model
+        device, model = self.device, self.model
         if self.kind != "torch" or self.artifacts is not None:
             from ..export.artifacts import open_backend
 
