@@ -23,7 +23,7 @@ import click
 from .. import __version__
 from ..paths import expand_inputs, output_paths
 from . import codec, doctor, evaluate, model, train
-from .common import BackendArgs, StreamArgs, handle_errors, make_backend, make_options
+from .common import BackendArgs, StreamArgs, handle_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -64,7 +64,5 @@ __all__ = [
     "expand_inputs",
     "handle_errors",
     "main",
-    "make_backend",
-    "make_options",
     "output_paths",
 ]

@@ -341,24 +341,3 @@ def run_each(files, outs, job, as_json: bool, human, fail_fast: bool, skip_exist
         fail_fast=fail_fast,
         skip_existing=skip_existing,
     )
-
-
-# -- the flat spellings, for callers of the old single-module CLI ----------------------------
-def make_backend(
-    model: str,
-    device: str,
-    dtype: str,
-    backend: str = "torch",
-    artifacts: str | None = None,
-    allow_random_weights: bool = False,
-):
-    """``BackendArgs(...).load()`` from flat values (inside a click command, ``--model`` counts as
-    named only if the user gave it)."""
-    ctx = click.get_current_context(silent=True)
-    model_given = ctx is None or "model" not in ctx.params or given("model")
-    return BackendArgs(model, device, dtype, backend, artifacts, allow_random_weights, model_given).load()
-
-
-def make_options(chunk_frames: int, tile: str, quiet: bool):
-    """``StreamArgs(...).options()`` from flat values."""
-    return StreamArgs(chunk_frames, tile, quiet).options()
