@@ -3,17 +3,17 @@ and :class:`Check`, which joins a verdict function to its wording (see ``checks/
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from ..conventions import Conventions
 from ..logs import Record
 from ..report import Finding
 from ..rules import Rules
-
-PHASE_NAMES = {"vae": "phase 1", "adversarial": "phase 2"}
 
 
 @dataclass
@@ -129,6 +129,14 @@ class Check:
             return None
         message, advice = self.say(verdict, args[-1])
         return Finding(verdict.metric, verdict.level, message, verdict.evidence, verdict.phase, advice)
+
+    @classmethod
+    def of(cls, verdicts: ModuleType) -> Check:
+        """The check of a verdict module: its ``judge``, and ``say`` of the wording module of the
+        same name in ``checks/wording/``."""
+        name = verdicts.__name__.rsplit(".", 1)[1]
+        wording = importlib.import_module(f"{__package__}.wording.{name}")
+        return cls(name, verdicts.judge, wording.say)
 
 
 def tol(rules: Rules, quanta: float, *mags: float) -> float:

@@ -6,11 +6,23 @@ import math
 
 from ...stats import num, pct
 from ..base import Context, Verdict
+from .common import fill
 
-SILENCED = (
-    "The model trains as a plain autoencoder: sharp reconstructions, but the latent is not pulled toward N(0, 1), "
-    "which makes it harder for a diffusion model to generate from. Fine when compression quality is the goal."
-)
+#: per case without a share of vae_loss: (message, advice), filled by :func:`say`
+TEXT = {
+    "weight_unknown": ("kl_weight unknown; {klpart}.", ""),
+    "nothing_to_weigh": (
+        "kl_weight {weight} x kl_loss = {term}; {klpart} (no vae_loss/nll_loss to weigh it against).",
+        "",
+    ),
+    "silenced": (
+        "KL is silenced: {weight_text}{silenced}, so vae_loss equals nll_loss and the KL term adds nothing "
+        "({klpart}: large, but it carries no weight). The model trains as a plain autoencoder: sharp "
+        "reconstructions, but the latent is not pulled toward N(0, 1), which makes it harder for a diffusion model "
+        "to generate from. Fine when compression quality is the goal.",
+        "",
+    ),
+}
 #: per level above ok: how the sentence opens, what it ends with, and the advice
 SHARE = {
     "dominant": (
@@ -45,25 +57,21 @@ def say(v: Verdict, ctx: Context) -> tuple[str, str]:
         f"{f['last_step']} ({f['trend'].words()})"
     )
     weight = ev["kl_weight"]
-    if v.case == "weight_unknown":
-        return f"kl_weight unknown; {klpart}.", ""
-    if v.case == "nothing_to_weigh":
-        return (
-            f"kl_weight {num(weight)} x kl_loss = {num(ev['kl_term'])}; {klpart} (no vae_loss/nll_loss to weigh it "
-            "against).",
-            "",
+    if v.case in SHARE:
+        term, nll = ev["kl_term"], ev["nll_loss"]
+        body = (
+            f"{_weight(v)}; the KL term is {num(term)} of vae_loss {num(term + nll) if math.isfinite(nll) else ''} "
+            f"({pct(ev['kl_share_of_vae_loss'])}) against nll_loss {num(nll)}; {klpart}."
         )
-    if v.case == "silenced":
-        term = f" x kl_loss {num(ev['kl_loss_last'])} = {num(weight * ev['kl_loss_last'])}" if weight else ""
-        return (
-            f"KL is silenced: {_weight(v)}{term}, so vae_loss equals nll_loss and the KL term adds nothing "
-            f"({klpart}: large, but it carries no weight). " + SILENCED,
-            "",
-        )
-    term, nll = ev["kl_term"], ev["nll_loss"]
-    body = (
-        f"{_weight(v)}; the KL term is {num(term)} of vae_loss {num(term + nll) if math.isfinite(nll) else ''} "
-        f"({pct(ev['kl_share_of_vae_loss'])}) against nll_loss {num(nll)}; {klpart}."
+        opening, closing, advice = SHARE[v.case]
+        return opening + body + closing, advice
+    silenced = f" x kl_loss {num(ev['kl_loss_last'])} = {num(weight * ev['kl_loss_last'])}" if weight else ""
+    return fill(
+        TEXT,
+        v.case,
+        klpart=klpart,
+        weight=num(weight),
+        term=num(ev.get("kl_term")),
+        weight_text=_weight(v),
+        silenced=silenced,
     )
-    opening, closing, advice = SHARE[v.case]
-    return opening + body + closing, advice

@@ -1,5 +1,5 @@
-"""The discriminator in phase 2: disc_loss against the band around chance level, and the gap
-between logits_real and logits_fake."""
+"""disc_loss in phase 2, per unit of the weights it is logged with, against the band around the GAN
+loss's chance level: collapsed, broken, below or above the band."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def _disc_level(cur: float, lo: float, hi: float, collapse: float, broken: float
     return "ok", "in_band"
 
 
-def judge_disc_loss(ph: PhaseData, ctx: Context) -> Verdict | None:
+def judge(ph: PhaseData, ctx: Context) -> Verdict | None:
     rules, conv = ctx.rules, ctx.conv
     if ph.name != "adversarial":
         return None
@@ -85,36 +85,3 @@ def judge_disc_loss(ph: PhaseData, ctx: Context) -> Verdict | None:
     }
     level, case = _disc_level(cur, lo, hi, collapse, broken)
     return Verdict("disc_loss", level, case, ev, ph.name, facts)
-
-
-def judge_logits(ph: PhaseData, ctx: Context) -> Verdict | None:
-    rules = ctx.rules
-    if ph.name != "adversarial":
-        return None
-    pairs = [
-        (int(r.step or 0), r.values["logits_real"], r.values["logits_fake"])
-        for r in ph.records
-        if math.isfinite(r.values.get("logits_real", math.nan))
-        and math.isfinite(r.values.get("logits_fake", math.nan))
-    ]
-    if not pairs:
-        return None
-    recent = pairs[-ctx.window :]
-    gaps = [p[1] - p[2] for p in recent]
-    gap = median(gaps)
-    half = len(gaps) // 2
-    widening = half >= 2 and (median(gaps[-half:]) - median(gaps[:half])) > rules.logits_gap_watch / 2
-    ev = {
-        "logits_real": median([p[1] for p in recent]),
-        "logits_fake": median([p[2] for p in recent]),
-        "gap": gap,
-        "widening": widening,
-    }
-    facts = {"lines": len(recent)}
-    if gap >= rules.logits_gap_act:
-        return Verdict("logits", "act", "winning", ev, ph.name, facts)
-    if gap >= rules.logits_gap_watch or (widening and gap > rules.logits_gap_watch / 2):
-        return Verdict("logits", "watch", "pulling_ahead", ev, ph.name, facts)
-    if gap <= -rules.logits_gap_watch:
-        return Verdict("logits", "watch", "not_learning", ev, ph.name, facts)
-    return Verdict("logits", "ok", "balanced", ev, ph.name, facts)

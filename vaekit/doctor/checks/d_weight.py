@@ -1,5 +1,5 @@
-"""The adversarial term in the generator's loss, phase 2: the adaptive weight d_weight (at its
-clamp, very large, always 0) and how loud it is against nll_loss; total_loss going negative."""
+"""The adaptive weight of the adversarial term in phase 2: at its clamp, very large, always 0, or
+in range, with how loud the term is against nll_loss."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _loudness(ph: PhaseData, ctx: Context, ev: dict[str, Any], facts: dict[str, 
         facts["loudness"] = "louder" if lr > 1.2 else "quieter" if lr < 0.8 else "as_loud"
 
 
-def judge_d_weight(ph: PhaseData, ctx: Context) -> Verdict | None:
+def judge(ph: PhaseData, ctx: Context) -> Verdict | None:
     rules = ctx.rules
     if ph.name != "adversarial":
         return None
@@ -54,34 +54,3 @@ def judge_d_weight(ph: PhaseData, ctx: Context) -> Verdict | None:
     if peak <= 0:
         return Verdict("d_weight", "watch", "always_zero", ev, ph.name, facts)
     return Verdict("d_weight", "ok", "in_range", ev, ph.name, facts)
-
-
-def judge_total_loss(ph: PhaseData, ctx: Context) -> Verdict | None:
-    if ph.name != "adversarial":
-        return None
-    recs = [r for r in ph.records if finite_vals(r, "total_loss") is not None]
-    if not recs:
-        return None
-    neg = [r for r in recs if r.values["total_loss"] < 0]
-    ev: dict[str, Any] = {"negative_lines": len(neg), "lines": len(recs)}
-    facts: dict[str, Any] = {
-        "latest": recs[-1].values["total_loss"],
-        "gan_loss": ctx.recipe.get("gan_loss", "hinge"),
-    }
-    if not neg:
-        return Verdict("total_loss", "ok", "positive", ev, ph.name, facts)
-    r = neg[-1]
-    parts = finite_vals(r, "vae_loss", "d_weight", "g_loss")
-    if parts:
-        v, dw, g = parts
-        facts["disc_factor"] = r.values.get("disc_factor", 1.0)
-        ev.update(
-            {
-                "example_step": r.step,
-                "total_loss": r.values["total_loss"],
-                "vae_loss": v,
-                "d_weight": dw,
-                "g_loss": g,
-            }
-        )
-    return Verdict("total_loss", "ok", "negative", ev, ph.name, facts)
