@@ -21,7 +21,7 @@ import contextlib
 import os
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -181,18 +181,6 @@ def _image_orientation(path: Path) -> int:
     return value if value in _ORIENT else 1
 
 
-def _orientation(container: av.container.InputContainer, stream, path: Path) -> int:
-    """How the pictures of ``path`` are shown upright (the first decodable frame's, for videos)."""
-    if _is_still_image(container):
-        return _image_orientation(path)
-    try:
-        for frame in container.decode(stream):
-            return _frame_orientation(frame)
-    except av.FFmpegError:
-        pass  # iter_frames reports damaged files
-    return 1
-
-
 def _upright(rgb: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(_ORIENT[orientation][0](rgb) if orientation != 1 else rgb)
 
@@ -230,38 +218,115 @@ def _declared_frame_count(
     return frames
 
 
+def _describe(container, stream, path: Path, orientation: Callable[[], int]) -> VideoInfo:
+    """What ``container`` says of its first video stream; ``orientation()`` is asked last (it
+    may decode the first frame)."""
+    ctx = stream.codec_context
+    still = _is_still_image(container)
+    fps = _stream_fps(container, stream)
+    duration = 1 / float(fps) if still else _stream_duration(container, stream)
+    frame_count = 1 if still else _declared_frame_count(stream, fps, duration)
+    width, height = ctx.width, ctx.height
+    _, rotation, mirrored = _ORIENT[orientation()]
+    if rotation % 180:
+        width, height = height, width
+    return VideoInfo(
+        path=path,
+        width=width,
+        height=height,
+        fps=fps,
+        frame_count=frame_count,
+        duration_s=duration,
+        codec=ctx.codec.canonical_name,
+        pix_fmt=stream.format.name if stream.format else None,
+        has_audio=bool(container.streams.audio),
+        rotation=rotation,
+        mirrored=mirrored,
+    )
+
+
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
     """Describe the first video stream of ``path`` (size, rational fps, frame count, codec).
 
     Raises InputError for a missing file, a folder, a file FFmpeg cannot read or one without a
-    video stream. Still images report 1 frame at :data:`STILL_IMAGE_FPS`.
+    video stream. Still images report 1 frame at :data:`STILL_IMAGE_FPS`. (To probe a file and
+    then read its frames, open it once as a :class:`VideoReader`.)
     """
-    p = Path(path)
-    with _open_input(p) as container:
-        stream = _video_stream(container, p)
-        ctx = stream.codec_context
-        still = _is_still_image(container)
-        fps = _stream_fps(container, stream)
-        duration = 1 / float(fps) if still else _stream_duration(container, stream)
-        frame_count = 1 if still else _declared_frame_count(stream, fps, duration)
-        width, height = ctx.width, ctx.height
-        orientation = _orientation(container, stream, p)
-        _, rotation, mirrored = _ORIENT[orientation]
-        if rotation % 180:
-            width, height = height, width
-        return VideoInfo(
-            path=p,
-            width=width,
-            height=height,
-            fps=fps,
-            frame_count=frame_count,
-            duration_s=duration,
-            codec=ctx.codec.canonical_name,
-            pix_fmt=stream.format.name if stream.format else None,
-            has_audio=bool(container.streams.audio),
-            rotation=rotation,
-            mirrored=mirrored,
-        )
+    with VideoReader(path, threads=False) as reader:
+        return reader.info
+
+
+class VideoReader:
+    """One input file, opened once: :attr:`info` (what :func:`probe` says) on opening, then
+    :meth:`frames` (what :func:`iter_frames` yields) from the same open container.
+
+    Reading a video's orientation decodes its first frame; that frame is kept and yielded first,
+    not decoded again, and nothing is seeked or reopened, so a source that cannot be reopened or
+    seeked (a pipe) works too. The frames can be read once. Errors as :func:`probe` (on opening)
+    and :func:`iter_frames` (while reading): a file damaged from its first frame on, or without
+    frames, still opens and fails when its frames are read.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: bool = True):
+        self.path = p = Path(path)
+        self._container = container = _open_input(p)
+        self._first = self._failed = None
+        self._read = False
+        try:
+            stream = _video_stream(container, p)
+            if threads:
+                stream.thread_type = "AUTO"
+            self._decoded = _decode(container, stream, p)
+            if _is_still_image(container):
+                # a photo's EXIF tag (FFmpeg's display matrix loses the mirror of 2, 4, 5 and 7)
+                self.orientation = _image_orientation(p)
+            else:
+                self.orientation = 1  # until the first frame's display matrix says otherwise
+            self.info = _describe(container, stream, p, self._first_orientation)
+        except BaseException:
+            container.close()
+            raise
+
+    def _first_orientation(self) -> int:
+        if _is_still_image(self._container):
+            return self.orientation
+        try:
+            self._first = next(self._decoded, None)
+            if self._first is not None:
+                self.orientation = _frame_orientation(self._first)
+        except InputError as err:  # damaged from the start, or no frames: frames() raises it
+            self._failed = err
+        return self.orientation
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """The frames as C-contiguous ``H x W x 3`` uint8 RGB arrays, upright; the file is closed
+        when the iterator is exhausted, fails, or is closed early."""
+        if self._read:
+            raise RuntimeError(f"{self.path}: a VideoReader reads its frames once; open the file again")
+        self._read = True
+        return self._frames()
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        try:
+            if self._failed is not None:
+                raise self._failed
+            if self._first is not None:
+                first, self._first = self._first, None
+                yield _rgb(first, self.orientation)
+            for frame in self._decoded:
+                yield _rgb(frame, self.orientation)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._first = None
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _truncated(path: Path, frames: int, reason: str) -> InputError:
@@ -311,6 +376,9 @@ def iter_frames(
     collection). Raises InputError for unreadable files, files without frames, and files that
     end early or are damaged (after yielding the frames before the damage).
     """
+    if start <= 0:
+        yield from VideoReader(path, threads=threads).frames()
+        return
     p = Path(path)
     container = _open_input(p)
     try:
@@ -319,15 +387,18 @@ def iter_frames(
             stream.thread_type = "AUTO"
         # a photo's EXIF tag, or the video's display matrix as its first frame carries it
         orientation = _image_orientation(p) if _is_still_image(container) else None
-        frames = _frames_from(container, stream, p, start) if start > 0 else _decode(container, stream, p)
-        for frame in frames:
+        for frame in _frames_from(container, stream, p, start):
             if orientation is None:
                 orientation = _frame_orientation(frame)
-            rgb = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range)
-            # contiguous: rows of odd widths are padded in FFmpeg's buffer
-            yield _upright(rgb, orientation)
+            yield _rgb(frame, orientation)
     finally:
         container.close()
+
+
+def _rgb(frame: av.VideoFrame, orientation: int) -> np.ndarray:
+    """A decoded frame as an upright ``H x W x 3`` uint8 RGB array (the colour matrix and range
+    the file declares honoured; contiguous: rows of odd widths are padded in FFmpeg's buffer)."""
+    return _upright(frame.to_ndarray(format="rgb24", src_color_range=frame.color_range), orientation)
 
 
 def _frames_from(container, stream, path: Path, start: int):

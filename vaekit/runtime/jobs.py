@@ -99,7 +99,10 @@ def encode_file(
     t0 = time.perf_counter()
     tick = opts.progress(source.total, f"encode {Path(src).name}")
     stream = encode_stream(backend, source.frames(), opts, tick=tick)
-    with LatentWriter(dst, latent_dtype) as writer:
+    # the count the container declares: chunks go straight into the final layout (one pass on
+    # disk), and the writer falls back to a scratch file if the frames read say otherwise
+    announced = source.latent_frames(backend.temporal_compression)
+    with LatentWriter(dst, latent_dtype, latent_frames=announced) as writer:
         for chunk in stream:
             post = chunk.posterior
             writer.write(post.mean[0], post.logvar[0] if save_logvar else None)
@@ -116,6 +119,7 @@ def encode_file(
         seconds,
         latent_shape=list(latent.latent_shape),
         tiled=stream.tiled,
+        latent_layout=writer.layout,
     )
 
 

@@ -4,7 +4,7 @@ Every file-level job (:mod:`.jobs`), ``vaekit eval`` (:mod:`vaekit.evaluate`), l
 (:mod:`.stats`) and the Python API's file helpers (:mod:`vaekit.api`) are compositions of four
 pieces (docs/DESIGN.md, "Streaming"):
 
-- :class:`VideoSource`: one input file, probed once, its frames streamed as uint8 arrays;
+- :class:`VideoSource`: one input file, opened and probed once, its frames streamed as uint8 arrays;
 - :data:`encode_stream`: uint8 frames -> :class:`LatentChunk` (a :class:`DiagonalGaussian` per
   chunk, never a raw mean/logvar concatenation) with the source's :class:`Geometry`, which is
   known from the first chunk on and carried forward;
@@ -29,10 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io.video import VideoInfo, iter_frames, probe
+from ..io.video import VideoInfo, VideoReader
 from ..model.distribution import DiagonalGaussian
 from .backend import Backend
 from .pixels import crop, frames_to_tensor, tensor_to_frames
+from .pixels import latent_frames as _latent_frames
 from .streaming import DEFAULT_CHUNK_FRAMES, StreamingDecoder, StreamingEncoder
 from .tiling import TileSpec
 
@@ -75,9 +76,13 @@ class Geometry:
 
 
 class VideoSource:
-    """One video or image file: probed at most once (on first use of :attr:`info`), its frames
-    streamed from disk as ``H, W, 3`` uint8 arrays (at most ``max_frames``, each passed through
-    ``transform`` if given). :meth:`frames` may be called again for another pass."""
+    """One video or image file: opened and probed at most once (on first use of :attr:`info`),
+    its frames streamed as ``H, W, 3`` uint8 arrays (at most ``max_frames``, each passed through
+    ``transform`` if given).
+
+    The first pass reads from the container the probe opened (frame 0, decoded for the probe,
+    is not decoded again; nothing is reopened or seeked, so a pipe works). :meth:`frames` may be
+    called again for another pass, which opens the file again."""
 
     def __init__(
         self,
@@ -89,10 +94,12 @@ class VideoSource:
         self.path = Path(path)
         self.max_frames = max_frames
         self.transform = transform
+        self._reader: VideoReader | None = None  # opened by the probe, not yet read
 
     @cached_property
     def info(self) -> VideoInfo:
-        return probe(self.path)
+        self._reader = VideoReader(self.path)
+        return self._reader.info
 
     @property
     def fps(self) -> Fraction:
@@ -104,9 +111,28 @@ class VideoSource:
         info = self.info  # probed even with max_frames: an unreadable file fails before any work
         return self.max_frames or info.frame_count
 
+    @property
+    def frame_count(self) -> int | None:
+        """Frames a pass yields as the container declares them (None: it does not say). A
+        container may be wrong (a cut file, a variable rate): what is read is what counts."""
+        declared, cap = self.info.frame_count, self.max_frames
+        return declared if cap is None or declared is None else min(declared, cap)
+
+    def latent_frames(self, temporal_compression: int) -> int | None:
+        """The latent frames :attr:`frame_count` frames make (None where it is unknown)."""
+        n = self.frame_count
+        return None if n is None else _latent_frames(n, temporal_compression)
+
     def frames(self) -> Iterator[np.ndarray]:
-        frames = itertools.islice(iter_frames(self.path), self.max_frames)
+        frames = itertools.islice(self._pass(), self.max_frames)
         return frames if self.transform is None else map(self.transform, frames)
+
+    def _pass(self) -> Iterator[np.ndarray]:
+        reader, self._reader = self._reader, None
+        if reader is None:  # a second pass, or frames before the probe
+            reader = VideoReader(self.path)
+            self.__dict__.setdefault("info", reader.info)
+        yield from reader.frames()
 
 
 @dataclass
