@@ -19,15 +19,26 @@ import torch.nn.functional as F
 from ..dtypes import NAMES as DTYPE_NAMES  # noqa: F401  (the precision names, re-exported)
 from ..dtypes import parse_dtype  # noqa: F401
 
+#: the largest 8-bit pixel value (the data range of 8-bit quality metrics)
+PIXEL_MAX = 255.0
 
-def to_unit(u: torch.Tensor) -> torch.Tensor:
-    """uint8 values (any layout) -> float32 in ``[-1, 1]``."""
-    return u.float() / 127.5 - 1.0
+
+def to_unit(u: torch.Tensor, *, clamp: bool = False) -> torch.Tensor:
+    """uint8 values (any layout), or float values on that scale (resampled frames, which may
+    overshoot) -> float32 in ``[-1, 1]`` (``clamp``: values outside cut to it)."""
+    x = u.float() / 127.5 - 1.0
+    return x.clamp(-1.0, 1.0) if clamp else x
+
+
+def to_levels(x: torch.Tensor) -> torch.Tensor:
+    """``[-1, 1]`` (any layout) -> 0..255 as a float32 tensor of whole numbers, rounded and
+    clamped (what a decoded 8-bit frame holds)."""
+    return ((x.float() + 1.0) * 127.5).round().clamp(0, PIXEL_MAX)
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """``[-1, 1]`` (any layout) -> uint8 values, rounded and clamped."""
-    return ((x.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return to_levels(x).to(torch.uint8)
 
 
 def frames_to_tensor(frame: np.ndarray) -> torch.Tensor:

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, frame_count_exact, iter_frames, probe
+from ..runtime.pixels import to_unit
 
 BUILTIN_PHOTOS = "builtin:photos"
 BUILTIN_MOTION = "builtin:motion"
@@ -142,7 +143,7 @@ def resize_and_crop(frames: torch.Tensor, resolution: int, gen: torch.Generator)
     top = int(torch.randint(0, h - resolution + 1, (1,), generator=gen))
     left = int(torch.randint(0, w - resolution + 1, (1,), generator=gen))
     x = x[:, :, top : top + resolution, left : left + resolution]
-    return (x / 127.5 - 1.0).clamp(-1.0, 1.0).permute(1, 0, 2, 3).contiguous()
+    return to_unit(x, clamp=True).permute(1, 0, 2, 3).contiguous()
 
 
 def color_jitter(clip: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

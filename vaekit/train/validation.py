@@ -15,13 +15,9 @@ import torch
 
 from ..io.atomic import atomic_output, make_folder
 from ..metrics import VideoQuality
+from ..runtime.pixels import PIXEL_MAX, to_levels
 
 SAMPLE_FRAMES = 4
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] pixels -> 0..255 values (float tensor of integers)."""
-    return ((x.float() + 1.0) * 127.5).round().clamp(0, 255)
 
 
 class Validator:
@@ -41,8 +37,8 @@ class Validator:
             x = clip.to(self.device)
             with self.autocast():
                 x_hat = model(x, sample=False)[0].float().clamp(-1, 1)
-            quality = VideoQuality(255.0)
-            quality.update(*(to_uint8(t)[0].transpose(0, 1) for t in (x, x_hat)))
+            quality = VideoQuality(PIXEL_MAX)
+            quality.update(*(to_levels(t)[0].transpose(0, 1) for t in (x, x_hat)))
             psnr.append(quality.psnr)
             ssim.append(quality.ssim * quality.frames)
             frames += quality.frames
@@ -70,7 +66,7 @@ def sample_picture(x: torch.Tensor, x_hat: torch.Tensor) -> np.ndarray:
     """``H x W x 3`` uint8: up to 4 evenly spaced frames, originals above reconstructions."""
     t = x.shape[2]
     idx = sorted({round(i * (t - 1) / max(SAMPLE_FRAMES - 1, 1)) for i in range(SAMPLE_FRAMES)})
-    rows = [torch.cat([to_uint8(v)[0, :, i] for i in idx], dim=2) for v in (x, x_hat)]
+    rows = [torch.cat([to_levels(v)[0, :, i] for i in idx], dim=2) for v in (x, x_hat)]
     return torch.cat(rows, dim=1).permute(1, 2, 0).to(torch.uint8).numpy()
 
 
