@@ -6,35 +6,16 @@ from fractions import Fraction
 
 import pytest
 import torch
+from latentkit import latent_info
 from safetensors.torch import load_file, save_file
 
 from vaekit.errors import InputError
 from vaekit.io.latent_file import (
-    LatentInfo,
     LatentReader,
     LatentWriter,
     default_latent_path,
     default_video_path,
 )
-
-
-def _info(frames=9, **kw) -> LatentInfo:
-    base = dict(
-        model_name="m",
-        model_sha256="ab" * 32,
-        source_width=30,
-        source_height=20,
-        padded_width=32,
-        padded_height=24,
-        frame_count=frames,
-        fps=Fraction(30000, 1001),
-        dtype="",
-        latent_channels=4,
-        temporal_compression=4,
-        spatial_compression=8,
-        latents_mean=[0.0, 1.0, 2.0, 3.0],
-    )
-    return LatentInfo(**(base | kw))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
@@ -45,7 +26,7 @@ def test_streamed_chunks_make_a_standard_safetensors_file(tmp_path, dtype):
     with LatentWriter(path, dtype) as w:
         for s in (slice(0, 2), slice(2, 3)):  # two chunks along time
             w.write(mean[:, s], logvar[:, s])
-        w.info = _info()
+        w.info = latent_info()
     plain = load_file(str(path))  # the reference safetensors reader accepts it
     assert torch.equal(plain["mean"], mean.to(dtype)) and torch.equal(plain["logvar"], logvar.to(dtype))
     r = LatentReader(path)
@@ -68,7 +49,7 @@ def test_writer_refuses_inconsistent_shape(tmp_path):
         LatentWriter(tmp_path / "x.latent.safetensors") as w,
     ):
         w.write(torch.zeros(4, 2, 3, 4))  # 2 latent frames but 9 source frames need 3
-        w.info = _info()
+        w.info = latent_info()
     assert list(tmp_path.iterdir()) == []
 
 
@@ -86,8 +67,8 @@ def test_reader_rejects_foreign_and_tampered_files(tmp_path):
     good = tmp_path / "good.latent.safetensors"
     with LatentWriter(good) as w:
         w.write(torch.zeros(4, 3, 3, 4))
-        w.info = _info()
-    meta = _info(frames=13).to_metadata()
+        w.info = latent_info()
+    meta = latent_info(frames=13).to_metadata()
     save_file({"mean": torch.zeros(4, 3, 3, 4)}, str(tmp_path / "t.latent.safetensors"), metadata=meta)
     with pytest.raises(InputError, match="does not match its metadata"):
         LatentReader(tmp_path / "t.latent.safetensors")
@@ -97,7 +78,7 @@ def test_header_is_padded_json_with_all_metadata(tmp_path):
     path = tmp_path / "h.latent.safetensors"
     with LatentWriter(path) as w:
         w.write(torch.zeros(4, 3, 3, 4))
-        w.info = _info()
+        w.info = latent_info()
     raw = path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
     assert n % 8 == 0

@@ -2,12 +2,12 @@
 the same bytes as the writer before the one-pass path, and a wrong announced count falls back."""
 
 import hashlib
-from fractions import Fraction
 
 import pytest
 import torch
+from latentkit import latent_info
 
-from vaekit.io.latent_file import LatentInfo, LatentReader, LatentWriter
+from vaekit.io.latent_file import LatentReader, LatentWriter
 
 # (source frames, channels, latent frames per chunk, logvar, dtype) -> sha256 of the whole file,
 # as the writer of commit 8ac981b (scratch file only, before the one-pass path) wrote it
@@ -18,24 +18,6 @@ PREVIOUS_WRITER = {
     (33, 5, 4, True, torch.float16): "67dad481496c8e92d8884a96c22c9883e90bd8d950ded129a17f6fc387adccbd",
     (33, 5, 2, False, torch.bfloat16): "7fbc22e5aadca9e6a35601a9a764e8a36600d0e1ba72e60b3dedd8706557b629",
 }
-
-
-def _info(frames: int, channels: int) -> LatentInfo:
-    return LatentInfo(
-        model_name="m",
-        model_sha256="ab" * 32,
-        source_width=30,
-        source_height=20,
-        padded_width=32,
-        padded_height=24,
-        frame_count=frames,
-        fps=Fraction(30000, 1001),
-        dtype="",
-        latent_channels=channels,
-        temporal_compression=4,
-        spatial_compression=8,
-        latents_mean=[float(i) for i in range(channels)],
-    )
 
 
 def _latents(channels: int, t: int, seed: int) -> torch.Tensor:
@@ -52,7 +34,7 @@ def _write(path, case, announced=None) -> LatentWriter:
     with LatentWriter(path, dtype, latent_frames=announced) as w:
         for s in range(0, t, chunk):
             w.write(mean[:, s : s + chunk], lv[:, s : s + chunk] if logvar else None)
-        w.info = _info(frames, channels)
+        w.info = latent_info(frames, channels)
     return w
 
 
@@ -121,10 +103,10 @@ def test_too_many_frames_fall_back_at_the_write_too_few_at_the_close(tmp_path):
         assert w.layout == "scratch"
         assert w.fallback == "more than the 3 latent frames announced"
         w.write(mean[:, 4:])
-        w.info = _info(17, 4)
+        w.info = latent_info(17, 4)
     with LatentWriter(tmp_path / "few.latent.safetensors", latent_frames=9) as w:
         w.write(mean)
-        w.info = _info(17, 4)
+        w.info = latent_info(17, 4)
         assert w.layout == "one-pass"
     assert w.layout == "scratch"
     assert w.fallback == "5 latent frames written, 9 announced"
@@ -142,7 +124,7 @@ def test_one_pass_errors_leave_nothing(tmp_path):
         LatentWriter(tmp_path / "x.latent.safetensors", latent_frames=2) as w,
     ):
         w.write(torch.zeros(4, 2, 3, 4))  # 2 latent frames, as announced, but 9 source frames need 3
-        w.info = _info(9, 4)
+        w.info = latent_info(9, 4)
     assert list(tmp_path.iterdir()) == []
     with (
         pytest.raises(KeyboardInterrupt),
