@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...stats import num
 from ..base import Context, Verdict
-from .common import from_to
+from .common import fill, from_to
 
 #: how a healthy phase-1 rec_loss ends its sentence, by the trend of the recent window
 PHASE1_TAIL = {
@@ -12,60 +12,62 @@ PHASE1_TAIL = {
     "rising": " Drifting up a little, not enough to worry about; watch if it keeps climbing.",
 }
 PHASE1_STEADY = " Steady; the moves between lines are clip-to-clip noise."
-
-
-def _spike(v: Verdict) -> str:
-    ev, ds = v.evidence, v.facts["disc_start"]
-    return (
-        f"rec_loss jumped from {num(ev['phase1_level'])} (end of phase 1) to {num(ev['peak'])} at step "
-        f"{ev['peak_step']}, {num(ev['peak'] / ev['phase1_level'])}x, {ev['peak_step'] - ds} steps after the "
-        f"discriminator started at step {ds}."
-    )
+#: per phase-2 case after a spike: (message, advice), filled by :func:`_recovery`
+RECOVERY = {
+    "recovered": (
+        "{spike} That is the expected reaction to the new adversarial term, and it recovered: back under {level} at "
+        "step {back}, {recovery_steps} steps after disc_start ({after_peak} after the peak). Now {cur} ({trend}).",
+        "",
+    ),
+    "adapting_no_deadline": (
+        "{spike} {since} {unit}s into phase 2 it is at {cur} ({trend}), above {level}. The log does not say how "
+        "many optimizer steps a {unit} is, so the recovery deadline of {steps_allowed} steps cannot be "
+        "placed.{relapse}",
+        "Let it run; rec_loss should be back under {thr} within about {steps_allowed} optimizer steps of disc_start.",
+    ),
+    "adapting": (
+        "{spike} That is expected: the decoder is adapting to the discriminator. {since} {unit}s into phase 2 it is "
+        "at {cur} ({trend}); it should get back under {level} within about {deadline} {unit}s of "
+        "disc_start.{relapse}",
+        "Let it run; check that rec_loss is under {thr} by {unit} {due}.",
+    ),
+    "not_recovered": (
+        "{spike} {since} steps later it has still not recovered: {cur} now ({ratio}x the phase-1 level, {trend}), "
+        "above {thr}.{relapse} The adversarial term is winning over reconstruction.",
+        "Lower disc_weight (or the discriminator's lr), or restart phase 2 from the checkpoint at disc_start with "
+        "a later or softer discriminator start.",
+    ),
+}
 
 
 def _recovery(v: Verdict, ctx: Context) -> tuple[str, str]:
     """The phase-2 cases after a spike."""
-    ev, rules, tr, unit = v.evidence, ctx.rules, v.facts["trend"], ctx.unit
-    cur, thr, since = ev["recent_median"], ev["recovered_below"], ev["steps_since_disc_start"]
-    ratio = num(rules.rec_loss_recovered)
-    if v.case == "recovered":
-        back = ev["recovered_step"]
-        return (
-            _spike(v)
-            + f" That is the expected reaction to the new adversarial term, and it recovered: back under "
-            f"{num(thr)} ({ratio}x the phase-1 level) at step {back}, {ev['recovery_steps']} steps after disc_start "
-            f"({back - ev['peak_step']} after the peak). Now {num(cur)} ({tr.words()}).",
-            "",
-        )
-    relapse = ""
-    if "recovered_step" in ev:
-        relapse = f" It was back under {num(thr)} at step {ev['recovered_step']} but has climbed again."
-    level = f"{num(thr)} ({ratio}x the phase-1 level)"
-    steps_allowed = num(rules.rec_loss_deadline_steps)
-    if v.case == "adapting_no_deadline":
-        return (
-            _spike(v)
-            + f" {since} {unit}s into phase 2 it is at {num(cur)} ({tr.words()}), above {level}. The log "
-            f"does not say how many optimizer steps a {unit} is, so the recovery deadline of {steps_allowed} steps "
-            "cannot be placed." + relapse,
-            f"Let it run; rec_loss should be back under {num(thr)} within about {steps_allowed} optimizer steps of "
-            "disc_start.",
-        )
-    if v.case == "adapting":
-        deadline = v.facts["deadline"]
-        return (
-            _spike(v) + " That is expected: the decoder is adapting to the discriminator. "
-            f"{since} {unit}s into phase 2 it is at {num(cur)} ({tr.words()}); it should get back under {level} "
-            f"within about {num(deadline)} {unit}s of disc_start." + relapse,
-            f"Let it run; check that rec_loss is under {num(thr)} by {unit} {int(v.facts['disc_start'] + deadline)}.",
-        )
-    return (
-        _spike(v) + f" {since} steps later it has still not recovered: {num(cur)} now "
-        f"({num(cur / ev['phase1_level'])}x the phase-1 level, {tr.words()}), above {num(thr)}."
-        + relapse
-        + " The adversarial term is winning over reconstruction.",
-        "Lower disc_weight (or the discriminator's lr), or restart phase 2 from the checkpoint at disc_start with "
-        "a later or softer discriminator start.",
+    ev, f, rules = v.evidence, v.facts, ctx.rules
+    ds, base, thr = f["disc_start"], ev["phase1_level"], num(ev["recovered_below"])
+    spike = (
+        f"rec_loss jumped from {num(base)} (end of phase 1) to {num(ev['peak'])} at step {ev['peak_step']}, "
+        f"{num(ev['peak'] / base)}x, {ev['peak_step'] - ds} steps after the discriminator started at step {ds}."
+    )
+    back = ev.get("recovered_step")
+    deadline = f.get("deadline")
+    return fill(
+        RECOVERY,
+        v.case,
+        spike=spike,
+        cur=num(ev["recent_median"]),
+        trend=f["trend"].words(),
+        thr=thr,
+        level=f"{thr} ({num(rules.rec_loss_recovered)}x the phase-1 level)",
+        since=ev["steps_since_disc_start"],
+        unit=ctx.unit,
+        back=back,
+        recovery_steps=ev.get("recovery_steps"),
+        after_peak=back - ev["peak_step"] if back is not None else None,
+        relapse=f" It was back under {thr} at step {back} but has climbed again." if back is not None else "",
+        steps_allowed=num(rules.rec_loss_deadline_steps),
+        deadline=num(deadline),
+        due=int(ds + deadline) if deadline is not None else None,
+        ratio=num(ev["recent_median"] / base),
     )
 
 
