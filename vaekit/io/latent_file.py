@@ -322,7 +322,11 @@ class _ChannelMajorFile:
         self.frame_bytes = c * self.plane
         self.data_start = 8 + _HEADER_RESERVE
         self._f = open(path, "r+b")  # the atomic temporary, created empty
-        self._f.truncate(self.data_start + tensors * frames * self.frame_bytes)
+        try:
+            self._f.truncate(self.data_start + tensors * frames * self.frame_bytes)
+        except BaseException:
+            self._f.close()
+            raise
         self._digest = _checksum()
         self._hashed = self.data_start  # the data before this offset is in the digest
 
