@@ -46,7 +46,7 @@ from .interrupt import TERMINATING, Terminated
 from .io import latent_index as index
 from .io.atomic import make_folder
 from .io.latent_file import SUFFIX, LatentInfo, LatentWriter
-from .io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iter_frames, probe
+from .io.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReader
 from .runtime.backend import Backend
 from .runtime.clips import ClipSpec, iter_clips, plan_geometry
 from .runtime.jobs import _latent_info
@@ -338,8 +338,12 @@ class RankJob:
         progress.add(videos=1, **self.timer.take())
 
     def _encode_video(self, item, source, sig, parts, progress) -> dict:
+        with VideoReader(item.path) as reader:  # opened once: the probe and the frames
+            return self._encode_frames(reader, item, source, sig, parts, progress)
+
+    def _encode_frames(self, reader: VideoReader, item, source, sig, parts, progress) -> dict:
         spec, backend = self.s.spec, self.backend
-        info = probe(item.path)
+        info = reader.info
         geometry = plan_geometry(info.height, info.width, spec, backend.spatial_compression)
         n, step = spec.frames, spec.step
 
@@ -352,7 +356,7 @@ class RankJob:
                 return geometry.apply(frame)
 
         def decoded():
-            frames = iter_frames(item.path)
+            frames = reader.frames()
             while True:
                 self.stop.check()
                 with self.timer("decode"):
@@ -392,7 +396,8 @@ class RankJob:
         with self.timer("model", backend.device):
             posteriors = [chunk.posterior for chunk in stream]
         with self.timer("write"):
-            with LatentWriter(dst, s.latent_dtype) as writer:
+            frames = sum(post.mean.shape[2] for post in posteriors)  # announced: written in one pass
+            with LatentWriter(dst, s.latent_dtype, latent_frames=frames) as writer:
                 for post in posteriors:
                     writer.write(post.mean[0], post.logvar[0] if s.save_logvar else None)
                 base = _latent_info(backend, stream.geometry, fps, item.rel)
