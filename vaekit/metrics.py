@@ -12,8 +12,10 @@ import math
 
 import torch
 
+from .runtime.pixels import PIXEL_MAX
 
-def psnr_from_mse(mse: float, data_range: float = 255.0) -> float:
+
+def psnr_from_mse(mse: float, data_range: float = PIXEL_MAX) -> float:
     return float("inf") if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
 
 
@@ -28,7 +30,7 @@ def _band(length: int, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return band.float()
 
 
-def ssim_per_frame(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0) -> torch.Tensor:
+def ssim_per_frame(x: torch.Tensor, y: torch.Tensor, data_range: float = PIXEL_MAX) -> torch.Tensor:
     """SSIM of each frame pair (``N, C, H, W``), averaged over channels and pixels: shape ``N``.
 
     The Gaussian window is applied separably as two banded matrix products (fast on CPU), in
@@ -54,7 +56,7 @@ def ssim_per_frame(x: torch.Tensor, y: torch.Tensor, data_range: float = 255.0) 
 class VideoQuality:
     """Accumulates PSNR (pooled MSE) and SSIM (mean over frames) while frames stream past."""
 
-    def __init__(self, data_range: float = 255.0):
+    def __init__(self, data_range: float = PIXEL_MAX):
         self.data_range = data_range
         self.frames = 0
         self._sq_err = 0.0
