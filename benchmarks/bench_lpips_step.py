@@ -25,9 +25,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import vaekit  # noqa: E402
+from vaekit.perceptual import PerFrameLPIPS  # noqa: E402
 from vaekit.train import Recipe  # noqa: E402
 from vaekit.train.losses import vae_terms  # noqa: E402
-from vaekit.train.perceptual import PerFrameLPIPS  # noqa: E402
 
 
 def main() -> None:

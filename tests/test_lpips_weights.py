@@ -19,10 +19,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from vaekit import lpips_weights as lw
 from vaekit.cli import main
 from vaekit.errors import MissingDependencyError
-from vaekit.train import lpips_weights as lw
-from vaekit.train.perceptual import PerFrameLPIPS
+from vaekit.perceptual import PerFrameLPIPS
 
 REAL_DIR = lw.checkpoints_dir()  # resolved before any test changes TORCH_HOME
 

@@ -131,7 +131,7 @@ def _lpips_or_none(net: str):
     (never a random stand-in)."""
     if net == "none":
         return None
-    from ..train.perceptual import PerFrameLPIPS
+    from ..perceptual import PerFrameLPIPS
 
     try:
         return PerFrameLPIPS(net)

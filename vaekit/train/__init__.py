@@ -6,7 +6,8 @@
     export_model("runs/mine", "models/mine")      # EMA weights of the newest checkpoint
 
 Modules: :mod:`.recipe` (the knobs), :mod:`.data` (clips), :mod:`.losses` (the loss identities),
-:mod:`.discriminator`, :mod:`.perceptual` (LPIPS), :mod:`.checkpoint`, :mod:`.trainer` (the loop).
+:mod:`.discriminator`, :mod:`.checkpoint`, :mod:`.trainer` (the loop); LPIPS is
+:mod:`vaekit.perceptual` (shared with ``vaekit eval``).
 """
 
 from .checkpoint import export_model, latest_checkpoint, load_checkpoint

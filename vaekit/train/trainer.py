@@ -39,13 +39,13 @@ from ..io.atomic import atomic_output, make_folder
 from ..logschema import train_record
 from ..model import CausalVideoVAE, VAEConfig, load_model, resolve_model_dir, save_model, upgrade_state_dict
 from ..model.folder import WEIGHTS_NAME
+from ..perceptual import PerFrameLPIPS
 from . import distributed, losses
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .data import ClipBatches, ClipReader, describe, find_items, make_loader, seed_for, validation_clips
 from .discriminator import PatchDiscriminator3D
 from .ema import EMA
 from .model_export import rename_run_model
-from .perceptual import PerFrameLPIPS
 from .progress import StepBar
 from .recipe import Recipe
 from .runlog import RunLog

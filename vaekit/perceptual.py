@@ -4,7 +4,7 @@ The ``lpips`` package ships its small linear heads but asks torchvision for the 
 backbone. Here the backbone file is looked up (``lpips_backbone_path``, else torchvision's cache
 in ``$TORCH_HOME/hub/checkpoints``, where ``vaekit weights lpips`` puts it), loaded with
 ``weights_only=True`` and accepted only after the known-answer check of
-:mod:`vaekit.train.lpips_weights`. ``random_backbone`` keeps the random backbone for tests and
+:mod:`vaekit.lpips_weights`. ``random_backbone`` keeps the random backbone for tests and
 says loudly that its numbers are not LPIPS.
 
 ``frames`` limits how many frames of each clip LPIPS sees (``lpips_frames`` in a recipe): LPIPS

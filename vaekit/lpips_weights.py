@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError, MissingDependencyError
+from .errors import InputError, MissingDependencyError
 
 NETS = ("vgg", "alex")
 # torchvision's file names (and URLs): lpips and torchvision look for exactly these
