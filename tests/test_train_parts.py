@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # -- recipe ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["tiny", "base"])
+@pytest.mark.parametrize("name", ["tiny", "tiny-temporal", "base"])
 def test_shipped_recipes_load_and_round_trip(name):
     recipe = Recipe.from_toml(REPO / "train" / f"{name}.toml")
     again = Recipe.from_mapping(tomllib.loads(recipe.to_toml()))
@@ -28,6 +28,9 @@ def test_shipped_recipes_load_and_round_trip(name):
     if name == "tiny":  # the shipped model's recipe: v2 warm-started from v1, real LPIPS on one frame
         assert recipe.model == "tiny" and recipe.init_weights == "tiny-v1"
         assert recipe.perceptual_weight > 0 and recipe.lpips_frames == 1 and recipe.disc_start < recipe.max_steps
+    elif name == "tiny-temporal":  # the shipped weights' fine-tune: phase 1 with both temporal parts
+        assert recipe.rec_part_keys == ("temporal_loss", "pooled_loss")
+        assert recipe.disc_start > recipe.max_steps
     else:
         assert recipe.perceptual_weight > 0 and recipe.grad_checkpointing and recipe.mixed_precision == "bf16"
 
