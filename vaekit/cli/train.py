@@ -101,7 +101,7 @@ def train(config, resume, export_model, model_name, **overrides):
         return _write_run_model(*export_model, model_name)
     from ..train.command import run
 
-    run(config, overrides, resume, None, model_name)
+    run(config, overrides, resume, model_name)
 
 
 @click.command("model-from-run")
@@ -132,9 +132,9 @@ def model_from_run(run_dir, out_dir, model_name):
 
 
 def _write_run_model(run_dir: str, out_dir: str, name: str | None) -> None:
-    from ..train.command import run
+    from ..train.command import write_run_model
 
-    run(None, {}, False, (run_dir, out_dir), name)
+    write_run_model(run_dir, out_dir, name)
 
 
 def _deprecation_line(export_model: tuple[str, str], name: str | None) -> str:
