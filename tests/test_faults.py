@@ -443,7 +443,7 @@ def _fake_run(run_dir):
 def test_a_model_exported_from_a_run_is_named_after_it_without_the_presets_statistics(tmp_path, small_clip):
     _fake_run(tmp_path / "runs" / "motion")
     out = tmp_path / "m"
-    r = run("train", "--export-model", tmp_path / "runs" / "motion", out)
+    r = run("model-from-run", tmp_path / "runs" / "motion", out)
     assert "latent statistics not computed" in r.stdout and f"vaekit stats VIDEOS --model {out}" in r.stdout
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["name"] == "motion" and cfg["latent_stats_computed"] is False
@@ -467,9 +467,9 @@ def test_run_model_names(tmp_path):
     from vaekit.train.model_export import rename_run_model, run_model_name
 
     _fake_run(tmp_path / "tiny")
-    run("train", "--export-model", tmp_path / "tiny", tmp_path / "a")  # a run folder named like a preset
+    run("model-from-run", tmp_path / "tiny", tmp_path / "a")  # a run folder named like a preset
     assert json.loads((tmp_path / "a" / "config.json").read_text())["name"] == "tiny-run"
-    run("train", "--export-model", tmp_path / "tiny", tmp_path / "b", "--name", "my-vae")
+    run("model-from-run", tmp_path / "tiny", tmp_path / "b", "--name", "my-vae")
     assert json.loads((tmp_path / "b" / "config.json").read_text())["name"] == "my-vae"
     assert run_model_name("runs/x", None) == "x"
     with pytest.raises(InputError, match="plain model name"):

@@ -104,7 +104,7 @@ def test_run_folder_holds_recipe_validation_samples_checkpoints_and_the_ema_mode
 
 def test_export_model_command_writes_a_loadable_folder(full_run, tmp_path):
     recipe, _, _ = full_run
-    result = CliRunner().invoke(main, ["train", "--export-model", recipe.out, str(tmp_path / "m")])
+    result = CliRunner().invoke(main, ["model-from-run", recipe.out, str(tmp_path / "m")])
     assert result.exit_code == 0, result.output
     torch.testing.assert_close(
         load_model(tmp_path / "m").decoder.conv_out.weight,
