@@ -396,8 +396,8 @@ class RankJob:
         with self.timer("model", backend.device):
             posteriors = [chunk.posterior for chunk in stream]
         with self.timer("write"):
-            frames = sum(post.mean.shape[2] for post in posteriors)  # announced: written in one pass
-            with LatentWriter(dst, s.latent_dtype, latent_frames=frames) as writer:
+            latent_frames = sum(post.mean.shape[2] for post in posteriors)  # known: one pass on disk
+            with LatentWriter(dst, s.latent_dtype, latent_frames=latent_frames) as writer:
                 for post in posteriors:
                     writer.write(post.mean[0], post.logvar[0] if s.save_logvar else None)
                 base = _latent_info(backend, stream.geometry, fps, item.rel)

@@ -280,16 +280,16 @@ class VideoReader:
             if _is_still_image(container):
                 # a photo's EXIF tag (FFmpeg's display matrix loses the mirror of 2, 4, 5 and 7)
                 self.orientation = _image_orientation(p)
+                self.info = _describe(container, stream, p, lambda: self.orientation)
             else:
                 self.orientation = 1  # until the first frame's display matrix says otherwise
-            self.info = _describe(container, stream, p, self._first_orientation)
+                self.info = _describe(container, stream, p, self._first_orientation)
         except BaseException:
             container.close()
             raise
 
     def _first_orientation(self) -> int:
-        if _is_still_image(self._container):
-            return self.orientation
+        """A video's orientation, from its first frame's display matrix (the frame is kept)."""
         try:
             self._first = next(self._decoded, None)
             if self._first is not None:
