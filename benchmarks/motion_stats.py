@@ -46,6 +46,10 @@ def main() -> None:
         print(_row(f"{label}: camera (view centre)", stats[key]["camera"]))
         print(_row(f"{label}: camera (worst corner)", stats[key]["camera_max"]))
         print(_row(f"{label}: sprites (centre)", stats[key]["sprites"]))
+    fast = motion_statistics(args.clips, args.frames, args.resolution, args.seed, fast=True)["motion"]
+    print(_row("builtin:fastmotion: camera (view centre)", fast["camera"]))
+    print(_row("builtin:fastmotion: camera (worst corner)", fast["camera_max"]))
+    print(_row("builtin:fastmotion: sprites (centre)", fast["sprites"]))
     print("\n| share of builtin:motion clips | |\n|---|---|")
     for name, value in stats["shares"].items():
         print(f"| {name} | {value:.3f} |" if name == "sprites_per_clip" else f"| {name} | {value:.1%} |")

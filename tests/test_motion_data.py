@@ -11,6 +11,8 @@ import torch
 from vaekit.errors import InputError
 from vaekit.io.motion import (
     CAMERA_SPEED,
+    FAST_CAMERA_SPEED,
+    FAST_SPRITE_SPEED,
     SPRITE_SPEED,
     MotionSpec,
     Shot,
@@ -140,6 +142,44 @@ def test_sampled_speeds_stay_in_the_documented_ranges():
             # what the rendered camera does matches the sampled speed (view kept inside the photo)
             assert d["camera"].mean() == pytest.approx(spec.shots[0].speed, rel=0.1)
         assert d["camera"].max(initial=0) <= 1.3 * CAMERA_SPEED[1] and d["sprites"].max(initial=0) <= 16.2
+
+
+def test_fast_profile_draws_only_fast_motion_clips():
+    gen = _gen(2)
+    cameras = []
+    for _ in range(120):
+        spec = sample_motion_spec(gen, PHOTOS, 17, 128, fast=True)
+        assert spec.kind == "motion"
+        for shot in spec.shots:
+            # the camera may be slowed to what fits in the photo, never sped up
+            assert shot.speed <= FAST_CAMERA_SPEED[1]
+            cameras.append(shot.speed)
+            assert 1 <= len(shot.sprites) <= 4
+            for sprite in shot.sprites:
+                assert FAST_SPRITE_SPEED[0] * 0.99 <= sprite.speed <= FAST_SPRITE_SPEED[1] * 1.01
+    assert np.median(cameras) > 4.0  # log-uniform 2-16 px/frame: median ~5.7
+    assert np.mean(np.array(cameras) >= FAST_CAMERA_SPEED[0] * 0.99) > 0.9
+    # a forced kind still wins, and the default source's stream is not changed by the option
+    assert sample_motion_spec(_gen(1), PHOTOS, 17, 128, fast=True, kind="static").kind == "static"
+    assert sample_motion_spec(_gen(1), PHOTOS, 17, 128) == sample_motion_spec(_gen(1), PHOTOS, 17, 128, fast=False)
+
+
+def test_builtin_fastmotion_source_reads_fast_clips():
+    items = find_items(["builtin:fastmotion:astronaut,coffee", "builtin:motion:astronaut"])
+    assert [it.label for it in items] == [
+        "builtin:fastmotion:astronaut",
+        "builtin:fastmotion:coffee",
+        "builtin:motion:astronaut",
+    ]
+    assert describe(items) == "3 built-in motion photos"
+    reader = ClipReader(9, 32, 1)
+    clip = reader.read(items[0], _gen(0))
+    expected = motion_clip(_gen(0), ("astronaut", "coffee"), 9, 32, photo="astronaut", fast=True)
+    torch.testing.assert_close(clip, expected.permute(3, 0, 1, 2).float() / 127.5 - 1, rtol=0, atol=1e-6)
+    slow = motion_clip(_gen(0), ("astronaut", "coffee"), 9, 32, photo="astronaut")
+    assert not torch.equal(expected, slow)
+    with pytest.raises(InputError, match="unknown built-in photos"):
+        find_items(["builtin:fastmotion:nope"])
 
 
 def test_statistics_report_shares_and_beat_todays_source():

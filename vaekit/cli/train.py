@@ -19,7 +19,7 @@ from .common import handle_errors
 @click.option(
     "--data",
     multiple=True,
-    help="Training data: folder, file, glob, builtin:photos[:NAME,...] or builtin:motion[:NAME,...]. Repeatable.",
+    help="Training data: folder, file, glob, builtin:photos[:NAME,...], builtin:motion[:NAME,...] or builtin:fastmotion[:NAME,...]. Repeatable.",
 )
 @click.option("--val-data", multiple=True, help="Validation data, same forms as --data. Repeatable.")
 @click.option(

@@ -59,6 +59,9 @@ SHARES = {
 }
 CAMERA_SPEED = (0.1, 12.0)  # px/frame of the view centre, log-uniform (output pixels)
 SPRITE_SPEED = (0.5, 16.0)  # px/frame of a sprite's centre, log-uniform
+# builtin:fastmotion: every clip is a "motion" clip (no slow or static ones), faster on both counts
+FAST_CAMERA_SPEED = (2.0, 16.0)
+FAST_SPRITE_SPEED = (4.0, 16.0)
 MAX_ZOOM = 5.0  # a fast pan needs a magnified view to fit in the photo; capped here
 _LEVELS = (1, 2, 4)  # working photos whose widest view samples 1, 2, 4 photo px per output px
 
@@ -168,12 +171,14 @@ def _photo_size(name: str) -> tuple[int, int]:
     return w, h
 
 
-def _fast_camera(rng: np.random.Generator, name: str, num_frames: int, resolution: int) -> tuple:
+def _fast_camera(
+    rng: np.random.Generator, name: str, num_frames: int, resolution: int, speeds: tuple = CAMERA_SPEED
+) -> tuple:
     """A camera path whose view centre moves at a log-uniform speed in output px/frame, with zoom and
     roll, kept inside the photo by magnifying the view as much as the pan needs (up to MAX_ZOOM)."""
     photo_w, photo_h = _photo_size(name)
     short = min(photo_w, photo_h)
-    speed = _log_uniform(rng, *CAMERA_SPEED)
+    speed = _log_uniform(rng, *speeds)
     heading = rng.uniform(0.0, 2 * math.pi)
     angle0 = float(rng.uniform(-8.0, 8.0))
     angle1 = float(np.clip(angle0 + rng.uniform(-8.0, 8.0), -12.0, 12.0))
@@ -220,10 +225,15 @@ def _level_for(zoom: float) -> int:
 
 
 def _sample_sprite(
-    rng: np.random.Generator, photos: Sequence[str], num_frames: int, resolution: int, moving: bool
+    rng: np.random.Generator,
+    photos: Sequence[str],
+    num_frames: int,
+    resolution: int,
+    moving: bool,
+    speeds: tuple = SPRITE_SPEED,
 ) -> Sprite:
     res, span = resolution, max(num_frames - 1, 1)
-    speed = _log_uniform(rng, *SPRITE_SPEED) if moving else 0.0
+    speed = _log_uniform(rng, *speeds) if moving else 0.0
     heading = rng.uniform(0.0, 2 * math.pi)
     vx, vy = speed * math.cos(heading), speed * math.sin(heading)
     mid_x, mid_y = (float(v) for v in rng.uniform(0.15 * res, 0.85 * res, size=2))
@@ -253,16 +263,25 @@ def _sample_sprite(
 
 
 def _sample_shot(
-    rng: np.random.Generator, photo: str, photos: Sequence[str], num_frames: int, resolution: int, kind: str
+    rng: np.random.Generator,
+    photo: str,
+    photos: Sequence[str],
+    num_frames: int,
+    resolution: int,
+    kind: str,
+    fast: bool = False,
 ) -> Shot:
     if kind == "static":
         camera, speed, zoom = _static_camera(rng)
         n_sprites = int(rng.integers(0, 3))
     else:
-        camera, speed, zoom = _fast_camera(rng, photo, num_frames, resolution)
+        speeds = FAST_CAMERA_SPEED if fast else CAMERA_SPEED
+        camera, speed, zoom = _fast_camera(rng, photo, num_frames, resolution, speeds)
         n_sprites = int(rng.integers(1, 5))
+    sprite_speeds = FAST_SPRITE_SPEED if fast else SPRITE_SPEED
     sprites = tuple(
-        _sample_sprite(rng, photos, num_frames, resolution, kind != "static") for _ in range(n_sprites)
+        _sample_sprite(rng, photos, num_frames, resolution, kind != "static", sprite_speeds)
+        for _ in range(n_sprites)
     )
     return Shot(photo, camera, _level_for(zoom), sprites, speed)
 
@@ -275,12 +294,15 @@ def sample_motion_spec(
     *,
     photo: str | None = None,
     kind: str | None = None,
+    fast: bool = False,
 ) -> MotionSpec:
     """Draw one clip's description from ``gen`` (consumes one draw of it).
 
     ``photo``: the first shot's background (default: one of ``photos``, drawn); ``photos``: where
     sprites and the second shot of a cut or fade come from. ``kind`` forces "slow", "static" or
-    "motion" (default: drawn with :data:`SHARES`); effects are still drawn.
+    "motion" (default: drawn with :data:`SHARES`); effects are still drawn. ``fast`` (the
+    ``builtin:fastmotion`` source) makes the default kind "motion" and draws camera and sprite
+    speeds from :data:`FAST_CAMERA_SPEED` / :data:`FAST_SPRITE_SPEED`.
     """
     if num_frames < 1 or resolution < 1:
         raise ValueError(f"need num_frames, resolution >= 1, got {num_frames}, {resolution}")
@@ -295,6 +317,8 @@ def sample_motion_spec(
     if photo is None:
         photo = photos[int(rng.integers(len(photos)))]
     u = rng.uniform(size=8)  # one uniform per decision, drawn up front: kinds do not shift the stream
+    if kind is None and fast:
+        kind = "motion"
     if kind is None:
         kind = (
             "slow"
@@ -309,7 +333,7 @@ def sample_motion_spec(
     if kind == "slow":
         path = random_camera_path(int(rng.integers(0, 2**31 - 1)), T)
         return MotionSpec(T, res, "slow", (Shot(photo, path, 1, (), _slow_speed(path, photo, T, res)),))
-    first = _sample_shot(rng, photo, photos, T, res, kind)
+    first = _sample_shot(rng, photo, photos, T, res, kind, fast)
     shots, transition, cut, fade, subframes, shutter = (first,), "none", 0, 0, 1, 0.0
     if kind == "motion":
         if T >= 2 and u[1] < SHARES["cut"] + SHARES["fade"]:
@@ -318,7 +342,7 @@ def sample_motion_spec(
             fade = min(int(rng.integers(2, 7)), T - cut) if transition == "fade" else 0
             others = [p for p in photos if p != photo] or photos
             second = others[int(rng.integers(len(others)))]
-            shots = (first, _sample_shot(rng, second, photos, T, res, "motion"))
+            shots = (first, _sample_shot(rng, second, photos, T, res, "motion", fast))
         if u[2] < SHARES["blur"]:
             subframes, shutter = int(rng.integers(2, 5)), float(rng.uniform(0.5, 1.0))
     noise = _log_uniform(rng, 0.5, 6.0) if u[3] < SHARES["noise"] else 0.0
@@ -512,10 +536,17 @@ def render_motion_clip(spec: MotionSpec) -> torch.Tensor:
 
 
 def motion_clip(
-    gen: torch.Generator, photos: Sequence[str], num_frames: int, resolution: int, *, photo: str | None = None
+    gen: torch.Generator,
+    photos: Sequence[str],
+    num_frames: int,
+    resolution: int,
+    *,
+    photo: str | None = None,
+    fast: bool = False,
 ) -> torch.Tensor:
     """:func:`sample_motion_spec` then :func:`render_motion_clip`."""
-    return render_motion_clip(sample_motion_spec(gen, photos, num_frames, resolution, photo=photo))
+    spec = sample_motion_spec(gen, photos, num_frames, resolution, photo=photo, fast=fast)
+    return render_motion_clip(spec)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -567,7 +598,7 @@ def _percentiles(values: np.ndarray) -> dict[str, float]:
 
 
 def motion_statistics(
-    n_clips: int = 2000, num_frames: int = 17, resolution: int = 128, seed: int = 0
+    n_clips: int = 2000, num_frames: int = 17, resolution: int = 128, seed: int = 0, fast: bool = False
 ) -> dict:
     """Measure ``n_clips`` sampled ``builtin:motion`` clips (over all installed photos) against the
     same number of today's ``builtin:photos`` clips (:func:`random_camera_path`), without rendering.
@@ -577,10 +608,11 @@ def motion_statistics(
     (p10/p50/p90/max, px/frame) of ``camera``, ``camera_max`` and (not photos) ``sprites``
     displacements (see :func:`spec_displacements`); ``shares``: fraction of motion clips that are
     slow / static / motion, have a cut / fade / blur / noise / re-encode, and mean sprites per clip.
+    ``fast`` measures ``builtin:fastmotion`` instead of ``builtin:motion``.
     """
     photos = list_photos()
     gen = torch.Generator().manual_seed(seed)
-    specs = [sample_motion_spec(gen, photos, num_frames, resolution) for _ in range(n_clips)]
+    specs = [sample_motion_spec(gen, photos, num_frames, resolution, fast=fast) for _ in range(n_clips)]
     parts = [spec_displacements(s) for s in specs]
     keys = ("camera", "camera_max", "sprites")
     motion = {k: _percentiles(np.concatenate([p[k] for p in parts])) for k in keys}

@@ -12,7 +12,9 @@ motion made from scikit-image's bundled photographs, no download needed), or ``b
 ``builtin:motion:NAME,NAME`` (motion-rich clips from the same photographs: fast pans with zoom and
 roll, moving occluding cut-outs of the named photos, motion blur, hard cuts, fades, still shots,
 sensor noise and x264 re-encoding, plus 20% slow ``builtin:photos``-like clips; see
-:mod:`vaekit.io.motion` and docs/motion-data.md).
+:mod:`vaekit.io.motion` and docs/motion-data.md), or ``builtin:fastmotion[:NAME,NAME]`` (the same
+generator with motion clips only, cameras at 2-16 and sprites at 4-16 px/frame; list it beside
+``builtin:motion`` to weight training towards fast motion).
 
 Videos give clips of ``num_frames`` frames taken every ``sample_rate`` frames from a random
 start; images give 1-frame clips. A batch never mixes the two: when both are present, image
@@ -40,14 +42,17 @@ from ..runtime.pixels import to_unit
 
 BUILTIN_PHOTOS = "builtin:photos"
 BUILTIN_MOTION = "builtin:motion"
+BUILTIN_FAST_MOTION = "builtin:fastmotion"
+_MOTION_PREFIX = {"motion": BUILTIN_MOTION, "fastmotion": BUILTIN_FAST_MOTION}
 
 
 @dataclass(frozen=True)
 class Item:
     """One thing a clip can be cut from: a video/image file, or a built-in photo by name.
 
-    ``source`` says which built-in generator films the photo: "" (:data:`BUILTIN_PHOTOS`) or
-    "motion" (:data:`BUILTIN_MOTION`, whose sprites and second shots come from ``pool``).
+    ``source`` says which built-in generator films the photo: "" (:data:`BUILTIN_PHOTOS`), "motion"
+    (:data:`BUILTIN_MOTION`, whose sprites and second shots come from ``pool``) or "fastmotion"
+    (:data:`BUILTIN_FAST_MOTION`: the same generator, motion clips only, faster).
     """
 
     kind: str  # "video" (videos and photo-motion clips) or "image"
@@ -60,7 +65,7 @@ class Item:
     def label(self) -> str:
         if self.path:
             return self.path
-        return f"{BUILTIN_MOTION if self.source == 'motion' else BUILTIN_PHOTOS}:{self.photo}"
+        return f"{_MOTION_PREFIX.get(self.source, BUILTIN_PHOTOS)}:{self.photo}"
 
 
 class SkippedItem(Exception):
@@ -91,8 +96,9 @@ def _photo_items(spec: str, prefix: str = BUILTIN_PHOTOS) -> list[Item]:
     unknown = sorted(set(names) - set(available))
     if unknown:
         raise InputError(f"unknown built-in photos {unknown}; available: {', '.join(available)}")
-    if prefix == BUILTIN_MOTION:
-        return [Item("video", photo=n, source="motion", pool=tuple(names)) for n in names]
+    if prefix in (BUILTIN_MOTION, BUILTIN_FAST_MOTION):
+        source = prefix.split(":", 1)[1]
+        return [Item("video", photo=n, source=source, pool=tuple(names)) for n in names]
     return [Item("video", photo=n) for n in names]
 
 
@@ -108,6 +114,8 @@ def find_items(specs: list[str]) -> list[Item]:
             found = _photo_items(spec)
         elif spec == BUILTIN_MOTION or spec.startswith(BUILTIN_MOTION + ":"):
             found = _photo_items(spec, BUILTIN_MOTION)
+        elif spec == BUILTIN_FAST_MOTION or spec.startswith(BUILTIN_FAST_MOTION + ":"):
+            found = _photo_items(spec, BUILTIN_FAST_MOTION)
         elif Path(spec).is_dir():
             media = IMAGE_SUFFIXES | VIDEO_SUFFIXES
             found = [
@@ -175,7 +183,7 @@ class ClipReader:
         if item.label in self._bad:
             raise SkippedItem(self._bad[item.label])
         try:
-            if item.photo and item.source == "motion":
+            if item.photo and item.source in _MOTION_PREFIX:
                 frames = self._motion_frames(item, gen)
             elif item.photo:
                 frames = self._photo_frames(item.photo, gen)
@@ -232,7 +240,12 @@ class ClipReader:
         from ..io.motion import motion_clip
 
         return motion_clip(
-            gen, item.pool or (item.photo,), self.num_frames, self.resolution, photo=item.photo
+            gen,
+            item.pool or (item.photo,),
+            self.num_frames,
+            self.resolution,
+            photo=item.photo,
+            fast=item.source == "fastmotion",
         )
 
 
@@ -361,8 +374,8 @@ def describe(items: list[Item]) -> str:
     counts = {
         "videos": sum(it.kind == "video" and not it.photo and it.path not in bad for it in items),
         "images": sum(it.kind == "image" and it.path not in bad for it in items),
-        "built-in photos": sum(bool(it.photo) and it.source != "motion" for it in items),
-        "built-in motion photos": sum(bool(it.photo) and it.source == "motion" for it in items),
+        "built-in photos": sum(bool(it.photo) and it.source not in _MOTION_PREFIX for it in items),
+        "built-in motion photos": sum(bool(it.photo) and it.source in _MOTION_PREFIX for it in items),
     }
     text = ", ".join(f"{n} {name}" for name, n in counts.items() if n) or "no readable files"
     if bad:

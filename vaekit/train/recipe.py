@@ -48,7 +48,10 @@ class Recipe:
     grad_checkpointing: bool = _key("model", False, "recompute residual blocks in backward to save memory")
     # [data]
     data: list[str] = _key(
-        "data", ["builtin:photos"], "video/image folders, files or globs; builtin:photos[:a,b] or builtin:motion[:a,b]"
+        "data",
+        ["builtin:photos"],
+        "video/image folders, files or globs; builtin:photos[:a,b], builtin:motion[:a,b] or "
+        "builtin:fastmotion[:a,b]",
     )
     val_data: list[str] = _key("data", [], "validation sources (same forms as data); empty: no validation")
     num_frames: int = _key("data", 17, "frames per clip, 1 + 4k (1 for image-only data)")
