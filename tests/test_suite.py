@@ -2,6 +2,7 @@
 
 import json
 import math
+import statistics
 import tomllib
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from modelkit import small_model
 
 from vaekit.cli import main
 from vaekit.eval_suite import (
+    shot_recovery,
     CATEGORIES,
     HELD_OUT_PHOTOS,
     FrameErrors,
@@ -110,6 +112,25 @@ def test_recovery_compares_the_cut_group_and_the_next_with_the_median_frame():
     assert r["next_group_db"] == pytest.approx(0, abs=2e-3)
 
 
+def test_shot_recovery_measures_each_frame_against_its_own_shot():
+    # shot 1 (frames 1-16) codes at 30 dB, shot 2 (from frame 19) at 24 dB; a cut at frame 19
+    # (group 4 = frames 17-20): frames 17, 18 at 27 dB, 19 at 18, 20 at 22; the next group at 24
+    psnr = [40.0] + [30.0] * 16 + [27.0, 27.0, 18.0, 22.0] + [24.0] * 12
+    r = shot_recovery(psnr, transition=19)
+    assert r["shot_level_psnr"] == [30.0, 24.0]
+    assert r["group_shot_db"] == pytest.approx(((27 - 30) * 2 + (18 - 24) + (22 - 24)) / 4)
+    assert r["next_group_shot_db"] == 0.0  # recovered at once, though shot 2 is 6 dB below shot 1
+    # the clip-median measure calls the same next group 4.5 dB low
+    assert 24.0 - statistics.median(psnr[1:]) == -4.5
+    # a lasting loss after the cut shows; infinite (lossless) frames are left out of the levels
+    psnr2 = psnr[:21] + [21.0] * 4 + [24.0] * 7 + [math.inf]
+    assert shot_recovery(psnr2, transition=19)["next_group_shot_db"] == -3.0
+    # a cut in the last group: no second-shot level, so no number rather than a made-up one
+    short = shot_recovery([40.0] + [30.0] * 8, transition=7)
+    assert short["shot_level_psnr"] == [30.0, None] and short["next_group_shot_db"] is None
+    assert short["group_shot_db"] == 0.0  # frames 5, 6 of the first shot at its level
+
+
 def test_pooled_psnr_is_higher_than_full_psnr_for_noise():
     refs = _noise_frames(5, seed=2, size=64)
     g = torch.Generator().manual_seed(3)
@@ -173,6 +194,7 @@ def test_eval_suite_command_json_and_table(model_dir):
         assert {"psnr_gain_db", "pooled_gain_db", "worst_slot_gain_db", "lpips_ratio"} <= s.keys()
         assert len(s["model"]["slot_psnr"]) == 4 and s["model"]["worst_slot"]["slot"] in range(4)
     assert "mean_group_db" in summary["categories"]["cut"]["model"]
+    assert "mean_next_group_shot_db" in summary["categories"]["cut"]["model"]
     table = format_suite_table(d)
     assert table.splitlines()[0] == d["header"] and "cut_slot2" in table and "overall" in table
 

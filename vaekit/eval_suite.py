@@ -13,7 +13,10 @@ of :func:`vaekit.evaluate.evaluate_frames` (PSNR, SSIM, flicker, LPIPS) every cl
 model and for the equal-floats baseline: PSNR per slot (frame 0 excluded), PSNR after 8x8
 average pooling of both frames (colour and low-frequency fidelity, blind to fine texture), and
 for cuts and the dissolve the *recovery*: PSNR of the group holding the transition and of the
-group after it, minus the clip's median per-frame PSNR.
+group after it, minus the clip's median per-frame PSNR. The two shots of a cut need not be equally
+hard to code, so the recovery is also given against each shot's own level
+(:func:`shot_recovery`): every frame minus the median frame PSNR of the shot it shows, measured
+away from the transition.
 """
 
 from __future__ import annotations
@@ -287,6 +290,43 @@ def _slots(sq: list[float], n: list[int]) -> dict:
     }
 
 
+def _mean_finite(values: list[float]) -> float | None:
+    vals = [v for v in values if math.isfinite(v)]
+    return sum(vals) / len(vals) if vals else None
+
+
+def shot_recovery(frame_psnr: list[float], transition: int, tc: int = 4) -> dict:
+    """The recovery against each shot's own level, from per-frame PSNRs (frame 0 excluded).
+
+    Frames before ``transition`` show the first shot, later ones the second. A shot's level is the
+    median frame PSNR of its frames outside the transition group and the group after it: frames
+    ``1 .. 1 + tc*g - 1`` for the first shot, from ``1 + tc*(g + 2)`` on for the second. Returns
+    the two levels, the mean over the transition group's frames of (frame PSNR minus its shot's
+    level) and the same mean over the next group (``None`` where a level or the frames are
+    missing). A codec that recovers at once scores ~0 on the next group, whatever the shots are."""
+    g = (transition - 1) // tc
+    start, nxt, rest = 1 + tc * g, 1 + tc * (g + 1), 1 + tc * (g + 2)
+    levels = []
+    for frames in (frame_psnr[1:start], frame_psnr[rest:]):
+        vals = [p for p in frames if math.isfinite(p)]
+        levels.append(statistics.median(vals) if vals else None)
+    first, second = levels
+
+    def rel(frames: range) -> float | None:
+        diffs = []
+        for f in frames:
+            level = first if f < transition else second
+            if f < len(frame_psnr) and level is not None:
+                diffs.append(frame_psnr[f] - level)
+        return _mean_finite(diffs)
+
+    return {
+        "shot_level_psnr": [_r(first), _r(second)],
+        "group_shot_db": _r(rel(range(start, nxt))),
+        "next_group_shot_db": _r(rel(range(nxt, rest))),
+    }
+
+
 def clip_metrics(errors: FrameErrors, tc: int = 4, transition: int | None = None) -> dict:
     """Per-slot PSNR (frame 0 excluded), the worst slot, pooled PSNR, per-frame PSNR and, with a
     ``transition`` frame, the recovery: PSNR of the group holding it and of the next group, each
@@ -312,6 +352,7 @@ def clip_metrics(errors: FrameErrors, tc: int = 4, transition: int | None = None
             "next_group_psnr": _r(after),
             "group_db": _r(None if cut is None else cut - median),
             "next_group_db": _r(None if after is None else after - median),
+            **shot_recovery(frame_psnr, transition, tc),
         }
     return out
 
@@ -339,7 +380,7 @@ def _aggregate(items: list[tuple[dict, _Scores, _Scores, FrameErrors, FrameError
         pooled = sum(it[ei].pooled_sq for it in items) / max(sum(it[ei].pooled_n for it in items), 1)
         side.update(_slots(sq, n), pooled_psnr=_r(psnr_from_mse(pooled)))
         recs = [it[0][kind]["recovery"] for it in items if "recovery" in it[0][kind]]
-        for key in ("group_db", "next_group_db"):
+        for key in ("group_db", "next_group_db", "group_shot_db", "next_group_shot_db"):
             vals = [r[key] for r in recs if r[key] is not None]
             if vals:
                 side[f"mean_{key}"] = _r(sum(vals) / len(vals))
@@ -459,6 +500,13 @@ def _recovery(side: dict) -> str:
     return f"{a:+.2f}/" + ("-" if b is None else f"{b:+.2f}")
 
 
+def _shot_recovery(side: dict) -> str:
+    r = side.get("recovery")
+    if not r:
+        return ""
+    return "/".join("-" if r.get(k) is None else f"{r[k]:+.2f}" for k in ("group_shot_db", "next_group_shot_db"))
+
+
 def format_suite_table(result: dict) -> str:
     """One row per clip, then one per category and the overall row."""
     has_lpips = "lpips" in result["summary"]["overall"]["model"]
@@ -466,6 +514,7 @@ def format_suite_table(result: dict) -> str:
         f"{'clip':10s} {'PSNR':>6s} {'base':>6s} {'gain':>6s} {'SSIM':>6s} {'base':>6s}"
         + (f" {'LPIPS':>6s} {'base':>6s}" if has_lpips else "")
         + f" {'pool8':>6s} {'base':>6s} {'worst slot':>10s} {'base':>10s} {'recov grp/next':>14s} {'base':>13s}"
+        + f" {'vs shot':>13s} {'base':>13s}"
     )
     lines = [result["header"], "", head, "-" * len(head)]
     for r in result["clips"]:
@@ -474,7 +523,7 @@ def format_suite_table(result: dict) -> str:
         if has_lpips:
             s += f" {m['lpips']:6.4f} {b['lpips']:6.4f}"
         s += f" {m['pooled_psnr']:6.2f} {b['pooled_psnr']:6.2f} {_worst(m):>10s} {_worst(b):>10s}"
-        s += f" {_recovery(m):>14s} {_recovery(b):>13s}"
+        s += f" {_recovery(m):>14s} {_recovery(b):>13s} {_shot_recovery(m):>13s} {_shot_recovery(b):>13s}"
         lines.append(s.rstrip())
     head2 = (
         f"{'category':10s} {'clips':>5s} {'PSNR':>6s} {'base':>6s} {'gain':>6s} {'worst slot':>10s} {'base':>10s}"
@@ -493,7 +542,8 @@ def format_suite_table(result: dict) -> str:
         lines.append(s)
     lines.append(
         "worst slot: the slot (0-3 in each 4-frame group) with the lowest PSNR; recov: PSNR of the group "
-        "holding the cut/dissolve / of the next group, minus the clip's median frame PSNR (dB); "
+        "holding the cut/dissolve / of the next group, minus the clip's median frame PSNR (dB); vs shot: "
+        "the same two groups, each frame minus the median frame PSNR of its own shot (dB); "
         "pool8: PSNR after 8x8 average pooling; LPIPS m/b < 1: the model is closer"
     )
     return "\n".join(lines)

@@ -78,7 +78,8 @@ def eval_cmd(
     cut on each slot of a 4-frame latent group and a cross-dissolve. Per clip, for model and
     baseline: PSNR, SSIM, LPIPS, flicker, PSNR per slot, PSNR after 8x8 average pooling and, for
     cuts and the dissolve, the recovery (PSNR of the group holding the transition and of the next,
-    minus the median frame PSNR); then a summary per category. VIDEOS may be given as well: the
+    minus the median frame PSNR, and each frame against the median of its own shot); then a
+    summary per category. VIDEOS may be given as well: the
     table then shows both, and --json adds the suite's object under "suite" to the videos' result
     (with --suite alone, --json prints the suite's object).
 
