@@ -194,7 +194,7 @@ def test_eval_suite_command_json_and_table(model_dir):
         assert {"psnr_gain_db", "pooled_gain_db", "worst_slot_gain_db", "lpips_ratio"} <= s.keys()
         assert len(s["model"]["slot_psnr"]) == 4 and s["model"]["worst_slot"]["slot"] in range(4)
     assert "mean_group_db" in summary["categories"]["cut"]["model"]
-    assert "mean_next_group_shot_db" in summary["categories"]["cut"]["model"]
+    assert "mean_group_shot_db" in summary["categories"]["cut"]["model"]
     table = format_suite_table(d)
     assert table.splitlines()[0] == d["header"] and "cut_slot2" in table and "overall" in table
 
