@@ -14,13 +14,13 @@ from modelkit import small_model
 
 from vaekit.cli import main
 from vaekit.eval_suite import (
-    shot_recovery,
     CATEGORIES,
     HELD_OUT_PHOTOS,
     FrameErrors,
     clip_metrics,
     format_suite_table,
     motion_suite,
+    shot_recovery,
     slot_of,
     transition_group,
 )
