@@ -20,6 +20,7 @@ from vaekit.eval_suite import (
     clip_metrics,
     format_suite_table,
     motion_suite,
+    pan_spec,
     shot_recovery,
     slot_of,
     transition_group,
@@ -129,6 +130,20 @@ def test_shot_recovery_measures_each_frame_against_its_own_shot():
     short = shot_recovery([40.0] + [30.0] * 8, transition=7)
     assert short["shot_level_psnr"] == [30.0, None] and short["next_group_shot_db"] is None
     assert short["group_shot_db"] == 0.0  # frames 5, 6 of the first shot at its level
+
+
+def test_pan_spec_is_the_suites_pan_at_any_speed():
+    fast = next(c for c in motion_suite(64, 9) if c.name == "fast_pan")
+    assert pan_spec(8, 64, 9) == fast.spec
+    from vaekit.io.motion import render_motion_clip
+
+    still = render_motion_clip(pan_spec(0, 64, 9)).numpy().astype(int)
+    assert np.array_equal(still[0], still[-1])
+    step = [
+        np.abs(np.diff(render_motion_clip(pan_spec(v, 64, 9)).numpy().astype(int), axis=0)).mean()
+        for v in (2, 8)
+    ]
+    assert 0 < step[0] < step[1]
 
 
 def test_pooled_psnr_is_higher_than_full_psnr_for_noise():

@@ -175,6 +175,13 @@ def transition_group(frames: int, tc: int = 4) -> int:
     return min(groups // 2, groups - 2)
 
 
+def pan_spec(speed: float, size: int = DEFAULT_SIZE, frames: int = 17):
+    """The suite's coffee pan (the cup, to the right) at ``speed`` px/frame (at 256, scaled by
+    ``size / 256`` like the suite), as a MotionSpec to render: ``benchmarks/pan_speed.py`` sweeps
+    it. A pan that would leave the photo is shortened (``spec.shots[0].speed`` says by how much)."""
+    return _spec(size, frames, "motion", [_shot(_FAST[0], _FAST[1], (speed, 0.0), frames)])
+
+
 def motion_suite(size: int = DEFAULT_SIZE, frames: int = DEFAULT_FRAMES, tc: int = 4) -> list[SuiteClip]:
     """The clips of ``--suite motion`` (described, not rendered yet: call ``clip.render()``)."""
     if frames < 1 + 2 * tc:
