@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # -- recipe ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["tiny", "tiny-temporal", "base"])
+@pytest.mark.parametrize("name", ["tiny", "tiny-temporal", "tiny-fast", "base"])
 def test_shipped_recipes_load_and_round_trip(name):
     recipe = Recipe.from_toml(REPO / "train" / f"{name}.toml")
     again = Recipe.from_mapping(tomllib.loads(recipe.to_toml()))
@@ -28,9 +28,15 @@ def test_shipped_recipes_load_and_round_trip(name):
     if name == "tiny":  # the shipped model's recipe: v2 warm-started from v1, real LPIPS on one frame
         assert recipe.model == "tiny" and recipe.init_weights == "tiny-v1"
         assert recipe.perceptual_weight > 0 and recipe.lpips_frames == 1 and recipe.disc_start < recipe.max_steps
-    elif name == "tiny-temporal":  # the shipped weights' fine-tune: phase 1 with both temporal parts
+    elif name == "tiny-temporal":  # v2.1's fine-tune: phase 1 with both temporal parts
         assert recipe.rec_part_keys == ("temporal_loss", "pooled_loss")
         assert recipe.disc_start > recipe.max_steps
+    elif name == "tiny-fast":  # the shipped weights' fine-tune: the same loss, half the clips fast
+        assert recipe.rec_part_keys == ("temporal_loss", "pooled_loss")
+        assert recipe.disc_start > recipe.max_steps
+        sources = [spec.split(":")[1] for spec in recipe.data]
+        assert sources == ["motion", "fastmotion"] and len({spec.split(":")[2] for spec in recipe.data}) == 1
+        assert len(find_items(recipe.data)) == 28
     else:
         assert recipe.perceptual_weight > 0 and recipe.grad_checkpointing and recipe.mixed_precision == "bf16"
 
