@@ -4,9 +4,9 @@
     python benchmarks/pan_speed.py --model tiny --model tiny-v1 --speeds 0,2,4,8 --json out.json
 
 Renders the motion suite's coffee pan (:func:`vaekit.eval_suite.pan_spec`, 17 frames at 256x256)
-at each speed, reconstructs it whole-clip in fp32 (latent means; streaming gives the same numbers)
-and prints, per model, PSNR over frames 1.. and per slot (the position of a frame in the 4 frames
-one latent covers), next to the equal-floats baseline of ``vaekit eval``. One thread; a few
+at each speed and scores it exactly as ``vaekit eval --suite motion`` does (the same streaming
+reconstruction, equal-floats baseline and per-slot PSNR), printing per model the PSNR over frames
+1.. and per slot (the position of a frame in the 4 frames one latent covers). One thread; a few
 seconds per clip and model.
 """
 
@@ -14,26 +14,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import warnings
 
 import torch
 
-from vaekit.eval_suite import pan_spec
-from vaekit.evaluate import baseline_factor, baseline_frame
+from vaekit.eval_suite import FrameErrors, clip_metrics, pan_spec
+from vaekit.evaluate import evaluate_frames
 from vaekit.io.motion import render_motion_clip
 from vaekit.model import load_model
+from vaekit.runtime.backend import TorchBackend
+from vaekit.runtime.pipeline import StreamOptions
 
 
-def _psnr(mse: float) -> float:
-    return 10 * math.log10(255**2 / mse) if mse > 0 else math.inf
-
-
-def _scores(frames: torch.Tensor, rec: torch.Tensor, tc: int) -> dict:
-    """frames, rec: T, 3, H, W in 0-255."""
-    mse = (rec - frames).pow(2).mean(dim=(1, 2, 3))
-    slots = [mse[1:][k::tc].mean().item() for k in range(tc)]
-    return {"psnr": _psnr(mse[1:].mean().item()), "slot_psnr": [_psnr(s) for s in slots]}
+def _scores(errors: FrameErrors, tc: int) -> dict:
+    return {
+        "psnr": errors.frames_psnr(range(1, len(errors))),
+        "slot_psnr": clip_metrics(errors, tc)["slot_psnr"],
+    }
 
 
 def main() -> None:
@@ -54,21 +51,19 @@ def main() -> None:
     rows = []
     for speed in speeds:
         spec = pan_spec(speed, args.size, args.frames)
-        clip = render_motion_clip(spec).permute(0, 3, 1, 2).float()  # T, 3, H, W in 0-255
+        video = list(render_motion_clip(spec).numpy())
         row = {"speed": speed, "rendered_speed": round(spec.shots[0].speed * args.size / 256, 3)}
         for name, model in models.items():
-            tc = model.temporal_compression
-            with torch.no_grad():
-                x = clip.permute(1, 0, 2, 3)[None] / 127.5 - 1
-                rec, _ = model(x, sample=False)
-            rec = ((rec[0].permute(1, 0, 2, 3).clamp(-1, 1) + 1) * 127.5).round()
-            row[name] = _scores(clip, rec, tc)
-        first = next(iter(models.values()))
-        lat = first.config.latent_channels * (1 + (len(clip) - 1) // first.temporal_compression)
-        lat *= (args.size // first.spatial_compression) ** 2
-        factor = baseline_factor(len(clip), args.size, args.size, lat)
-        base = torch.cat([baseline_frame(f[None], factor) for f in clip])
-        row["baseline"] = _scores(clip, base, first.temporal_compression)
+            errors = {"model": FrameErrors(), "baseline": FrameErrors()}
+            evaluate_frames(
+                TorchBackend(model),
+                lambda v=video: iter(v),
+                StreamOptions(),
+                name=f"pan {speed:g}",
+                observe=lambda kind, ref, rec, e=errors: e[kind].update(ref, rec),
+            )
+            row[name] = _scores(errors["model"], model.temporal_compression)
+            row["baseline"] = _scores(errors["baseline"], model.temporal_compression)  # same for every model
         rows.append(row)
 
     names = [*models, "baseline"]

@@ -40,6 +40,11 @@ def _still(photo: str) -> Shot:
     return Shot(photo, CameraPath(pose, pose))
 
 
+def _assert_reader_clip(clip: torch.Tensor, frames: torch.Tensor) -> None:
+    """``clip`` (ClipReader: 3, T, H, W in [-1, 1]) is ``frames`` (T, H, W, 3 uint8), rescaled."""
+    torch.testing.assert_close(clip, frames.permute(3, 0, 1, 2).float() / 127.5 - 1, rtol=0, atol=1e-6)
+
+
 def _diffs(clip: torch.Tensor) -> np.ndarray:
     """Mean absolute difference (0-255) between consecutive frames of a T x H x W x 3 clip."""
     x = clip.numpy().astype(np.float64)
@@ -175,7 +180,7 @@ def test_builtin_fastmotion_source_reads_fast_clips():
     reader = ClipReader(9, 32, 1)
     clip = reader.read(items[0], _gen(0))
     expected = motion_clip(_gen(0), ("astronaut", "coffee"), 9, 32, photo="astronaut", fast=True)
-    torch.testing.assert_close(clip, expected.permute(3, 0, 1, 2).float() / 127.5 - 1, rtol=0, atol=1e-6)
+    _assert_reader_clip(clip, expected)
     slow = motion_clip(_gen(0), ("astronaut", "coffee"), 9, 32, photo="astronaut")
     assert not torch.equal(expected, slow)
     with pytest.raises(InputError, match="unknown built-in photos"):
@@ -222,7 +227,7 @@ def test_builtin_motion_source_end_to_end():
     assert clip.min() >= -1 and clip.max() <= 1
     assert torch.equal(clip, reader.read(items[0], _gen(0)))
     expected = motion_clip(_gen(0), ("astronaut", "coffee"), 9, 32, photo="astronaut")
-    torch.testing.assert_close(clip, expected.permute(3, 0, 1, 2).float() / 127.5 - 1, rtol=0, atol=1e-6)
+    _assert_reader_clip(clip, expected)
     jittered = ClipReader(9, 32, 1, color_augment=True).read(items[0], _gen(0))
     assert jittered.shape == clip.shape and not torch.equal(jittered, clip)
 

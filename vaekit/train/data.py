@@ -43,7 +43,9 @@ from ..runtime.pixels import to_unit
 BUILTIN_PHOTOS = "builtin:photos"
 BUILTIN_MOTION = "builtin:motion"
 BUILTIN_FAST_MOTION = "builtin:fastmotion"
-_MOTION_PREFIX = {"motion": BUILTIN_MOTION, "fastmotion": BUILTIN_FAST_MOTION}
+#: each built-in source's spec prefix and the ``Item.source`` it gives ("" = builtin:photos)
+_BUILTIN_SOURCES = {BUILTIN_PHOTOS: "", BUILTIN_MOTION: "motion", BUILTIN_FAST_MOTION: "fastmotion"}
+_BUILTIN_PREFIX = {source: prefix for prefix, source in _BUILTIN_SOURCES.items()}
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class Item:
     def label(self) -> str:
         if self.path:
             return self.path
-        return f"{_MOTION_PREFIX.get(self.source, BUILTIN_PHOTOS)}:{self.photo}"
+        return f"{_BUILTIN_PREFIX[self.source]}:{self.photo}"
 
 
 class SkippedItem(Exception):
@@ -88,7 +90,7 @@ def _generator(*parts) -> torch.Generator:
 # finding the files
 
 
-def _photo_items(spec: str, prefix: str = BUILTIN_PHOTOS) -> list[Item]:
+def _photo_items(spec: str, prefix: str) -> list[Item]:
     from ..io.synthetic import list_photos
 
     available = list_photos()
@@ -96,10 +98,9 @@ def _photo_items(spec: str, prefix: str = BUILTIN_PHOTOS) -> list[Item]:
     unknown = sorted(set(names) - set(available))
     if unknown:
         raise InputError(f"unknown built-in photos {unknown}; available: {', '.join(available)}")
-    if prefix in (BUILTIN_MOTION, BUILTIN_FAST_MOTION):
-        source = prefix.split(":", 1)[1]
-        return [Item("video", photo=n, source=source, pool=tuple(names)) for n in names]
-    return [Item("video", photo=n) for n in names]
+    source = _BUILTIN_SOURCES[prefix]
+    pool = tuple(names) if source else ()  # the motion generators take sprites from the others
+    return [Item("video", photo=n, source=source, pool=pool) for n in names]
 
 
 def _file_item(path: Path) -> Item:
@@ -110,12 +111,9 @@ def find_items(specs: list[str]) -> list[Item]:
     """Expand data sources into items, in a stable (sorted) order. InputError when one is empty."""
     items: list[Item] = []
     for spec in specs:
-        if spec == BUILTIN_PHOTOS or spec.startswith(BUILTIN_PHOTOS + ":"):
-            found = _photo_items(spec)
-        elif spec == BUILTIN_MOTION or spec.startswith(BUILTIN_MOTION + ":"):
-            found = _photo_items(spec, BUILTIN_MOTION)
-        elif spec == BUILTIN_FAST_MOTION or spec.startswith(BUILTIN_FAST_MOTION + ":"):
-            found = _photo_items(spec, BUILTIN_FAST_MOTION)
+        prefix = next((p for p in _BUILTIN_SOURCES if spec == p or spec.startswith(p + ":")), None)
+        if prefix is not None:
+            found = _photo_items(spec, prefix)
         elif Path(spec).is_dir():
             media = IMAGE_SUFFIXES | VIDEO_SUFFIXES
             found = [
@@ -183,7 +181,7 @@ class ClipReader:
         if item.label in self._bad:
             raise SkippedItem(self._bad[item.label])
         try:
-            if item.photo and item.source in _MOTION_PREFIX:
+            if item.photo and item.source:
                 frames = self._motion_frames(item, gen)
             elif item.photo:
                 frames = self._photo_frames(item.photo, gen)
@@ -374,8 +372,8 @@ def describe(items: list[Item]) -> str:
     counts = {
         "videos": sum(it.kind == "video" and not it.photo and it.path not in bad for it in items),
         "images": sum(it.kind == "image" and it.path not in bad for it in items),
-        "built-in photos": sum(bool(it.photo) and it.source not in _MOTION_PREFIX for it in items),
-        "built-in motion photos": sum(bool(it.photo) and it.source in _MOTION_PREFIX for it in items),
+        "built-in photos": sum(bool(it.photo) and not it.source for it in items),
+        "built-in motion photos": sum(bool(it.photo) and bool(it.source) for it in items),
     }
     text = ", ".join(f"{n} {name}" for name, n in counts.items() if n) or "no readable files"
     if bad:
