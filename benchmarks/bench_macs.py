@@ -1,12 +1,15 @@
-"""Multiply-adds per pixel-frame of the tiny model (v1) and of the v2 architecture on top of it.
+"""Multiply-adds per pixel-frame of the tiny model: v1, the shipped v2 and v2 candidates.
 
     python benchmarks/bench_macs.py                    # 17 x 128 x 128 clip, table + JSON
     python benchmarks/bench_macs.py --frames 33 --size 256 --json out.json
+    python benchmarks/bench_macs.py --set 'motion_levels=[0,1,2]'   # price a candidate
 
 Counts every ``nn.Conv3d`` with forward hooks during one ``encode`` and one ``decode`` (of the
 latent means): MACs = output elements * in_channels / groups * kernel volume (biases, norms,
 activations and reshapes are not counted). The figure per pixel-frame divides by the clip's
-``frames * height * width``; the lead-in frames are part of the cost. v2 must stay within 1.3x v1.
+``frames * height * width``; the lead-in frames are part of the cost. v1 is ``tiny-v1``, v2 the
+shipped ``tiny``; ``--set FIELD=JSON`` adds a candidate, the shipped config with those fields
+changed. Every v2 architecture must stay within 1.3x v1 (docs/DESIGN.md).
 """
 
 from __future__ import annotations
@@ -23,17 +26,15 @@ from torch import nn
 
 from vaekit.model import CausalVideoVAE, VAEConfig
 
-#: the v2 options on top of the tiny preset (the recommended v2 tiny config)
-V2_TINY = {"resample_kernel": 3, "motion_levels": [1, 2], "group_mixing": True, "lead_in": "replicate"}
 BUDGET = 1.3
 
 
-def _tiny_config() -> VAEConfig:
+def _config(name: str) -> VAEConfig:
     from vaekit.model import load_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return load_model("tiny").config
+        return load_model(name).config
 
 
 def count_macs(model: CausalVideoVAE, frames: int, size: int) -> dict:
@@ -80,36 +81,44 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=17)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="a candidate: the shipped config with this field changed (repeat for more fields)",
+    )
     args = ap.parse_args()
+    try:
+        changes = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    except ValueError as e:
+        ap.error(f"--set takes FIELD=JSON, e.g. 'motion_levels=[0,1,2]' ({e})")
 
-    v1_cfg = _tiny_config()
-    v2_cfg = dataclasses.replace(v1_cfg, name="tiny-v2", **V2_TINY)
+    configs = {"v1": _config("tiny-v1"), "v2": _config("tiny")}
+    if changes:
+        configs["candidate"] = dataclasses.replace(configs["v2"], **changes)
     results = {}
-    for label, cfg in (("v1", v1_cfg), ("v2", v2_cfg)):
+    for label, cfg in configs.items():
         torch.manual_seed(0)
         results[label] = count_macs(CausalVideoVAE(cfg).eval(), args.frames, args.size)
-    ratio = results["v2"]["macs_per_pixel_frame"] / results["v1"]["macs_per_pixel_frame"]
-    out = {
-        "clip": [args.frames, args.size, args.size],
-        "v2_options": V2_TINY,
-        **results,
-        "ratio": ratio,
-        "budget": BUDGET,
-        "within_budget": ratio <= BUDGET,
-    }
+    base = results["v1"]["macs_per_pixel_frame"]
+    for r in results.values():
+        r["ratio"] = r["macs_per_pixel_frame"] / base
+        r["within_budget"] = r["ratio"] <= BUDGET
+    out = {"clip": [args.frames, args.size, args.size], "budget": BUDGET, "candidate": changes, **results}
 
-    kinds = sorted(
-        set(results["v1"]["by_kind_per_pixel_frame"]) | set(results["v2"]["by_kind_per_pixel_frame"])
-    )
+    labels = list(results)
+    kinds = sorted({k for r in results.values() for k in r["by_kind_per_pixel_frame"]})
     print(f"MACs per pixel-frame, encode + decode of a {args.frames}x{args.size}x{args.size} clip")
-    print(f"{'layers':22s} {'v1':>12s} {'v2':>12s}")
+    print(f"{'layers':22s}" + "".join(f" {label:>18s}" for label in labels))
     for k in kinds:
-        a = results["v1"]["by_kind_per_pixel_frame"].get(k, 0.0)
-        b = results["v2"]["by_kind_per_pixel_frame"].get(k, 0.0)
-        print(f"{k:22s} {a:12,.0f} {b:12,.0f}")
-    a, b = results["v1"]["macs_per_pixel_frame"], results["v2"]["macs_per_pixel_frame"]
-    print(f"{'total':22s} {a:12,.0f} {b:12,.0f}   ratio {ratio:.3f} (budget {BUDGET})")
-    print(f"{'params':22s} {results['v1']['params']:12,d} {results['v2']['params']:12,d}")
+        print(
+            f"{k:22s}"
+            + "".join(f" {results[lb]['by_kind_per_pixel_frame'].get(k, 0.0):18,.0f}" for lb in labels)
+        )
+    print(f"{'total':22s}" + "".join(f" {results[lb]['macs_per_pixel_frame']:18,.0f}" for lb in labels))
+    print(f"{'x v1 (budget 1.3)':22s}" + "".join(f" {results[lb]['ratio']:18.3f}" for lb in labels))
+    print(f"{'params':22s}" + "".join(f" {results[lb]['params']:18,d}" for lb in labels))
     text = json.dumps(out, indent=2)
     print(text)
     if args.json:

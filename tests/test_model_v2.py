@@ -334,3 +334,19 @@ def test_v2_gradient_checkpointing_gives_the_same_gradients():
     m.encoder.gradient_checkpointing = m.decoder.gradient_checkpointing = False
     m.eval()
     assert (grads[0] - grads[1]).abs().max() < 1e-12 and grads[0].abs().max() > 0
+
+
+def test_shipped_tiny_stays_within_the_multiply_add_budget():
+    """benchmarks/bench_macs.py's count, on a small clip: the shipped v2 tiny against tiny-v1."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_macs.py"
+    spec = importlib.util.spec_from_file_location("bench_macs", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        v1, v2 = load_model("tiny-v1"), load_model("tiny")
+    assert v1.config.is_v1 and not v2.config.is_v1
+    a, b = (bench.count_macs(m.eval(), 9, 64)["macs_per_pixel_frame"] for m in (v1, v2))
+    assert 1.2 < b / a <= bench.BUDGET
