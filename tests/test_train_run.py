@@ -122,6 +122,32 @@ def test_fine_tuning_starts_from_init_weights(full_run, model_dir, tmp_path):
         train(tuned.replace(model="tiny", out=str(tmp_path / "wrong")))
 
 
+def test_freeze_decoder_fine_tunes_the_encoder_alone(full_run, model_dir, tmp_path):
+    _, summary, _ = full_run
+    start = load_model(summary["model"]).state_dict()
+    kw = dict(init_weights=summary["model"], max_steps=3, disc_start=100, save_every=1)
+    tuned = small_recipe(model_dir, tmp_path / "enc", freeze=["decoder"], **kw)
+    train(tuned)
+    state = load_checkpoint(latest_checkpoint(tuned.out))
+    moved = {name for name, t in state["model"].items() if not torch.equal(t, start[name])}
+    assert moved and all(name.startswith("encoder.") for name in moved)
+    assert len(state["opt_g"]["state"]) == sum(1 for n in start if n.startswith("encoder."))
+    lines = train_lines(tuned.out)
+    assert all(identity_errors(r, tuned.kl_weight) == [] for r in lines)
+    # resuming under another freeze is a one-line error, not a torch traceback
+    with pytest.raises(InputError, match="another \\[model\\] freeze"):
+        train(tuned.replace(freeze=[], max_steps=4), resume=True)
+    for bad, match in (
+        (dict(freeze=["decoder"], disc_start=1), "phase 1 only"),
+        (dict(freeze=["encoder", "decoder"]), "train nothing"),
+        (dict(freeze=["head"]), "freeze takes"),
+    ):
+        with pytest.raises(InputError, match=match):
+            small_recipe(model_dir, tmp_path / "bad", **{**kw, **bad})
+    with pytest.raises(InputError, match="needs init_weights"):
+        small_recipe(model_dir, tmp_path / "bad", freeze=["encoder"])
+
+
 def test_a_run_dir_with_checkpoints_needs_resume(full_run):
     recipe, _, _ = full_run
     result = CliRunner().invoke(main, ["train", "--config", f"{recipe.out}/config.toml"])

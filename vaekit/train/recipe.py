@@ -29,6 +29,7 @@ MIXED_PRECISION = ("fp32", "bf16", "fp16")
 PIXEL_LOSSES = ("l1", "l2")
 LR_SCHEDULES = ("constant", "cosine")
 GAN_LOSSES = ("hinge", "vanilla")
+FREEZABLE = ("encoder", "decoder")
 
 
 def _key(section: str, default: Any, doc: str):
@@ -46,6 +47,12 @@ class Recipe:
     )
     init_weights: str = _key("model", "", "model folder to start from (fine-tuning); empty: fresh init")
     grad_checkpointing: bool = _key("model", False, "recompute residual blocks in backward to save memory")
+    freeze: list[str] = _key(
+        "model",
+        [],
+        "parts that keep their init_weights and get no optimizer state: [\"decoder\"] fine-tunes the "
+        "encoder alone (phase 1 only), [\"encoder\"] the decoder alone",
+    )
     # [data]
     data: list[str] = _key(
         "data",
@@ -167,6 +174,16 @@ class Recipe:
             (self.keep_last >= 1 and self.max_bad_steps >= 1, "keep_last and max_bad_steps must be >= 1"),
             (0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)"),
             (self.data != [], "data needs at least one source"),
+            (
+                set(self.freeze) <= set(FREEZABLE) and len(set(self.freeze)) < len(FREEZABLE),
+                f"freeze takes one of {list(FREEZABLE)} (freezing both would train nothing)",
+            ),
+            (
+                "decoder" not in self.freeze or self.disc_start >= self.max_steps,
+                "freeze = [\"decoder\"] is phase 1 only (d_weight needs the decoder's last layer): set "
+                "disc_start >= max_steps",
+            ),
+            (not self.freeze or bool(self.init_weights), "freeze needs init_weights (frozen random weights)"),
         ]
         for name, value in dataclasses.asdict(self).items():
             if isinstance(value, float) and not math.isfinite(value):

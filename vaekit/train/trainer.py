@@ -80,7 +80,7 @@ class Trainer:
         self.last_layer = self.vae.decoder.conv_out.weight
         betas = (r.adam_beta1, r.adam_beta2)
         self.opt_g = torch.optim.AdamW(
-            self.vae.parameters(), lr=r.lr, betas=betas, weight_decay=r.weight_decay
+            self.trained_parameters(), lr=r.lr, betas=betas, weight_decay=r.weight_decay
         )
         self.opt_d = torch.optim.AdamW(
             self.disc.parameters(), lr=r.disc_lr, betas=(r.disc_beta1, r.disc_beta2), weight_decay=r.weight_decay
@@ -146,7 +146,13 @@ class Trainer:
         if r.init_weights:
             self._load_init_weights(vae)
         vae.encoder.gradient_checkpointing = vae.decoder.gradient_checkpointing = r.grad_checkpointing
+        for part in r.freeze:  # still run (the loss flows through a frozen decoder), never stepped
+            getattr(vae, part).requires_grad_(False)
         return vae.to(self.device).train(), disc.to(self.device).train()
+
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        """The VAE parameters the generator's optimizer steps (all but the ``freeze`` parts)."""
+        return [p for p in self.vae.parameters() if p.requires_grad]
 
     def _load_init_weights(self, vae: CausalVideoVAE) -> None:
         """Start from the weights of the ``init_weights`` model folder: the same architecture, or
@@ -205,7 +211,13 @@ class Trainer:
         state = load_checkpoint(path)
         self.vae.load_state_dict(state["model"])
         self.disc.load_state_dict(state["disc"])
-        self.opt_g.load_state_dict(state["opt_g"])
+        try:
+            self.opt_g.load_state_dict(state["opt_g"])
+        except ValueError:
+            raise InputError(
+                f"{path.name} was trained with another [model] freeze than {self.recipe.freeze}: resume with "
+                "the freeze of the original run, or start a new --out"
+            ) from None
         self.opt_d.load_state_dict(state["opt_d"])
         self.scaler.load_state_dict(state["scaler"])
         if self.ema is not None:
@@ -304,7 +316,7 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total_loss"]).backward()
         self.scaler.unscale_(self.opt_g)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.vae.parameters(), r.clip_grad or math.inf)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.trained_parameters(), r.clip_grad or math.inf)
         grads_finite = bool(torch.isfinite(grad_norm))
         if not grads_finite and not self.scaler.is_enabled():
             return self._skip(step, "grad_norm")
@@ -460,8 +472,9 @@ class Trainer:
             if self.perceptual is None
             else ("LPIPS" if self.perceptual.is_lpips else "RANDOM-backbone (not LPIPS)")
         )
+        frozen = f", {' and '.join(r.freeze)} frozen" if r.freeze else ""
         print(
-            f"vaekit train: {r.model} ({n_g:.1f}M params) + discriminator ({n_d:.1f}M) on {self.device} {r.mixed_precision}; "
+            f"vaekit train: {r.model} ({n_g:.1f}M params{frozen}) + discriminator ({n_d:.1f}M) on {self.device} {r.mixed_precision}; "
             f"data {describe(self.items)}; clips {r.num_frames}x{r.resolution}x{r.resolution}; "
             f"global batch {self.global_batch} = {r.batch_size} x {self.dist.world_size} ranks; "
             f"steps {self.step}->{r.max_steps}, discriminator from {r.disc_start}; perceptual {lpips}; run {self.run_dir}",
