@@ -46,7 +46,7 @@ def main() -> None:
         print(_row(f"{label}: camera (view centre)", stats[key]["camera"]))
         print(_row(f"{label}: camera (worst corner)", stats[key]["camera_max"]))
         print(_row(f"{label}: sprites (centre)", stats[key]["sprites"]))
-    fast = motion_statistics(args.clips, args.frames, args.resolution, args.seed, fast=True)["motion"]
+    fast = motion_statistics(args.clips, args.frames, args.resolution, args.seed, fast=True, reference=False)["motion"]
     print(_row("builtin:fastmotion: camera (view centre)", fast["camera"]))
     print(_row("builtin:fastmotion: camera (worst corner)", fast["camera_max"]))
     print(_row("builtin:fastmotion: sprites (centre)", fast["sprites"]))

@@ -194,6 +194,8 @@ def test_statistics_report_shares_and_beat_todays_source():
     assert 0.05 < shares["cut"] < 0.4 and 0 < shares["fade"] < 0.2
     assert stats["motion_only"]["camera"]["p90"] > 2 * stats["photos"]["camera"]["p90"]
     assert stats["motion"]["sprites"]["max"] <= SPRITE_SPEED[1] * 1.01
+    alone = motion_statistics(150, 9, 64, seed=1, reference=False)
+    assert "photos" not in alone and alone["motion"] == stats["motion"] and alone["shares"] == shares
 
 
 @pytest.mark.skipif(not x264_available(), reason="PyAV has no libx264 here")

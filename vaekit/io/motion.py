@@ -598,7 +598,12 @@ def _percentiles(values: np.ndarray) -> dict[str, float]:
 
 
 def motion_statistics(
-    n_clips: int = 2000, num_frames: int = 17, resolution: int = 128, seed: int = 0, fast: bool = False
+    n_clips: int = 2000,
+    num_frames: int = 17,
+    resolution: int = 128,
+    seed: int = 0,
+    fast: bool = False,
+    reference: bool = True,
 ) -> dict:
     """Measure ``n_clips`` sampled ``builtin:motion`` clips (over all installed photos) against the
     same number of today's ``builtin:photos`` clips (:func:`random_camera_path`), without rendering.
@@ -608,7 +613,8 @@ def motion_statistics(
     (p10/p50/p90/max, px/frame) of ``camera``, ``camera_max`` and (not photos) ``sprites``
     displacements (see :func:`spec_displacements`); ``shares``: fraction of motion clips that are
     slow / static / motion, have a cut / fade / blur / noise / re-encode, and mean sprites per clip.
-    ``fast`` measures ``builtin:fastmotion`` instead of ``builtin:motion``.
+    ``fast`` measures ``builtin:fastmotion`` instead of ``builtin:motion``; ``reference=False``
+    leaves out the ``builtin:photos`` reference (``"photos"`` is then absent).
     """
     photos = list_photos()
     gen = torch.Generator().manual_seed(seed)
@@ -616,8 +622,16 @@ def motion_statistics(
     parts = [spec_displacements(s) for s in specs]
     keys = ("camera", "camera_max", "sprites")
     motion = {k: _percentiles(np.concatenate([p[k] for p in parts])) for k in keys}
-    fast = [p for p, s in zip(parts, specs) if s.kind == "motion"]
-    motion_only = {k: _percentiles(np.concatenate([p[k] for p in fast] or [np.zeros(0)])) for k in keys}
+    moving = [p for p, s in zip(parts, specs) if s.kind == "motion"]
+    motion_only = {k: _percentiles(np.concatenate([p[k] for p in moving] or [np.zeros(0)])) for k in keys}
+    out = {"motion": motion, "motion_only": motion_only, "shares": _shares(specs)}
+    if reference:
+        out["photos"] = _photos_reference(photos, n_clips, num_frames, resolution, seed)
+    return out
+
+
+def _photos_reference(photos: list[str], n_clips: int, num_frames: int, resolution: int, seed: int) -> dict:
+    """Displacement percentiles of ``n_clips`` of today's ``builtin:photos`` clips."""
     rng = np.random.default_rng(seed)
     base_c, base_w = [], []
     for _ in range(n_clips):
@@ -628,12 +642,13 @@ def motion_statistics(
         c, w = _displacements(thetas, resolution)
         base_c.append(c)
         base_w.append(w)
-    photos_stats = {
-        "camera": _percentiles(np.concatenate(base_c)),
-        "camera_max": _percentiles(np.concatenate(base_w)),
-    }
+    return {"camera": _percentiles(np.concatenate(base_c)), "camera_max": _percentiles(np.concatenate(base_w))}
+
+
+def _shares(specs: list) -> dict:
+    """Fractions of clip kinds and effects among ``specs``, and the mean sprites per clip."""
     n = len(specs)
-    shares = {
+    return {
         "slow": sum(s.kind == "slow" for s in specs) / n,
         "static": sum(s.kind == "static" for s in specs) / n,
         "motion": sum(s.kind == "motion" for s in specs) / n,
@@ -644,4 +659,3 @@ def motion_statistics(
         "reencode": sum(s.crf > 0 for s in specs) / n,
         "sprites_per_clip": sum(len(s.shots[0].sprites) for s in specs) / n,
     }
-    return {"motion": motion, "motion_only": motion_only, "photos": photos_stats, "shares": shares}
