@@ -26,16 +26,20 @@ import warnings
 
 import torch
 
-from vaekit.eval_suite import FrameErrors, clip_metrics, pan_spec
+from vaekit.eval_suite import FrameErrors, clip_metrics, pan_spec, slot_of
 from vaekit.io.motion import render_motion_clip
 from vaekit.model import load_model
+
+
+def _frames_255(v: torch.Tensor) -> torch.Tensor:
+    """``1, 3, T, H, W`` in -1..1 -> ``T, 3, H, W`` on 0..255 (FrameErrors' layout)."""
+    return ((v.clamp(-1, 1) + 1) * 127.5)[0].transpose(0, 1)
 
 
 def slot_psnr(x: torch.Tensor, y: torch.Tensor, tc: int) -> list[float]:
     """Per-slot PSNR of ``y`` against ``x`` (``1, 3, T, H, W`` in -1..1), as the suite scores it."""
     errors = FrameErrors()
-    to_255 = lambda v: ((v.clamp(-1, 1) + 1) * 127.5)[0].transpose(0, 1)  # noqa: E731
-    errors.update(to_255(x), to_255(y))
+    errors.update(_frames_255(x), _frames_255(y))
     return clip_metrics(errors, tc)["slot_psnr"]
 
 
@@ -62,10 +66,8 @@ def measure(model, x: torch.Tensor, iters: int, lr: float, log=print) -> dict:
     r = torch.randn(zz.shape, generator=torch.Generator().manual_seed(0))
     (grad,) = torch.autograd.grad((zz * r).sum(), xg)
     per_frame = grad.abs().mean(dim=(0, 1, 3, 4))
-    sensitivity = [
-        round(per_frame[[t for t in range(1, x.shape[2]) if (t - 1) % tc == s]].mean().item(), 5)
-        for s in range(tc)
-    ]
+    slots = [slot_of(t, tc) for t in range(x.shape[2])]
+    sensitivity = [round(per_frame[[k == s for k in slots]].mean().item(), 5) for s in range(tc)]
     log(f"encoder sensitivity by slot {sensitivity}")
     return {"encoder_slot_psnr": encoder, "oracle_slot_psnr": oracle, "encoder_sensitivity": sensitivity}
 

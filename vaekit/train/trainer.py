@@ -79,9 +79,9 @@ class Trainer:
         self.vae, self.disc = self._build_models()
         self.last_layer = self.vae.decoder.conv_out.weight
         betas = (r.adam_beta1, r.adam_beta2)
-        self.opt_g = torch.optim.AdamW(
-            self.trained_parameters(), lr=r.lr, betas=betas, weight_decay=r.weight_decay
-        )
+        #: the VAE parameters the generator's optimizer steps (all but the ``freeze`` parts)
+        self.trained_params = [p for p in self.vae.parameters() if p.requires_grad]
+        self.opt_g = torch.optim.AdamW(self.trained_params, lr=r.lr, betas=betas, weight_decay=r.weight_decay)
         self.opt_d = torch.optim.AdamW(
             self.disc.parameters(), lr=r.disc_lr, betas=(r.disc_beta1, r.disc_beta2), weight_decay=r.weight_decay
         )
@@ -149,10 +149,6 @@ class Trainer:
         for part in r.freeze:  # still run (the loss flows through a frozen decoder), never stepped
             getattr(vae, part).requires_grad_(False)
         return vae.to(self.device).train(), disc.to(self.device).train()
-
-    def trained_parameters(self) -> list[torch.nn.Parameter]:
-        """The VAE parameters the generator's optimizer steps (all but the ``freeze`` parts)."""
-        return [p for p in self.vae.parameters() if p.requires_grad]
 
     def _load_init_weights(self, vae: CausalVideoVAE) -> None:
         """Start from the weights of the ``init_weights`` model folder: the same architecture, or
@@ -316,7 +312,7 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total_loss"]).backward()
         self.scaler.unscale_(self.opt_g)
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.trained_parameters(), r.clip_grad or math.inf)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.trained_params, r.clip_grad or math.inf)
         grads_finite = bool(torch.isfinite(grad_norm))
         if not grads_finite and not self.scaler.is_enabled():
             return self._skip(step, "grad_norm")
