@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # -- recipe ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["tiny", "tiny-temporal", "tiny-fast", "base"])
+@pytest.mark.parametrize("name", ["tiny", "tiny-temporal", "tiny-fast", "tiny-gan", "base"])
 def test_shipped_recipes_load_and_round_trip(name):
     recipe = Recipe.from_toml(REPO / "train" / f"{name}.toml")
     again = Recipe.from_mapping(tomllib.loads(recipe.to_toml()))
@@ -37,6 +37,13 @@ def test_shipped_recipes_load_and_round_trip(name):
         sources = [spec.split(":")[1] for spec in recipe.data]
         assert sources == ["motion", "fastmotion"] and len({spec.split(":")[2] for spec in recipe.data}) == 1
         assert len(find_items(recipe.data)) == 28
+    elif name == "tiny-gan":  # phase 2 from v2.2: the same data and loss, the discriminator from step 0
+        fast = Recipe.from_toml(REPO / "train" / "tiny-fast.toml")
+        assert recipe.disc_start == 0 < recipe.max_steps and recipe.init_weights == "runs/tiny-fast-2000"
+        assert (recipe.data, recipe.rec_part_keys, recipe.perceptual_weight) == (
+            fast.data, fast.rec_part_keys, fast.perceptual_weight
+        )
+        assert (recipe.disc_loss, recipe.disc_beta1, recipe.disc_beta2) == ("hinge", 0.5, 0.9)
     else:
         assert recipe.perceptual_weight > 0 and recipe.grad_checkpointing and recipe.mixed_precision == "bf16"
 
