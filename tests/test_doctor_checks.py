@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from vaekit.doctor import checks, diagnose, load_run
-from vaekit.doctor.checks import CHECKS, PHASE_CHECKS, RUN_CHECKS, Verdict
+from vaekit.doctor.checks import (
+    CHECKS,
+    LINE_CHECKS,
+    LOG_CHECKS,
+    PHASE_CHECKS,
+    RUN_CHECKS,
+    VAL_CHECKS,
+    Verdict,
+)
 from vaekit.doctor.checks.base import Context
 from vaekit.doctor.rules import DEFAULT_RULES
 
@@ -52,6 +60,7 @@ def test_verdict_modules_write_no_prose(name):
 
 def test_the_registry_keeps_the_report_order():
     assert [c.name for c in RUN_CHECKS] == ["phases", "bookkeeping", "nonfinite", "validation"]
+    assert RUN_CHECKS == LOG_CHECKS + LINE_CHECKS + VAL_CHECKS
     assert [c.name for c in PHASE_CHECKS] == [
         "rec_loss",
         "perception",

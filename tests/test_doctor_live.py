@@ -102,6 +102,19 @@ def test_live_ends_where_the_offline_report_ends(name, metric):
     assert doc.levels[metric] == offline.finding(metric, "adversarial").level == "act"
 
 
+def test_live_judges_every_rule_the_offline_report_does_but_the_whole_log_ones():
+    # the live doctor loops over the check groups: a rule added to one is judged live too
+    from vaekit.doctor.checks import LOG_CHECKS
+
+    name = "phase2_start/metrics.jsonl"  # training and validation lines, both phases
+    doc = LiveDoctor(config=RECIPE)
+    feed(doc, lines(name))
+    offline = {f.metric for f in diagnose(load_run(FIX / name)).findings}
+    whole_log = {c.name for c in LOG_CHECKS}
+    assert offline - whole_log - set(doc.levels) == set()
+    assert "val/psnr" in doc.levels and "bookkeeping" in doc.levels
+
+
 def test_kl_dominated_warns_without_a_recipe():
     doc = LiveDoctor()
     events = feed(doc, lines("kl_dominated.jsonl"))

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .checks import (
+    LINE_CHECKS,
+    LOG_CHECKS,
     PHASE_CHECKS,
+    VAL_CHECKS,
     Context,
     PhaseData,
-    check_bookkeeping,
-    check_nonfinite,
-    check_phases,
-    check_val,
     infer_kl_weight,
 )
 from .conventions import Conventions, conventions_for, detect_trainer, infer_gan_loss
@@ -131,23 +130,14 @@ def diagnose(run: Run, rules: Rules | None = None, window: int = DEFAULT_WINDOW)
     ctx.conv = read_conventions(run, records[phases.split :], recipe)
     phase_dict = phases.to_dict(records, recipe)
 
-    findings: list[Finding] = []
-    ph_f = check_phases(phase_dict, records, ctx)
-    if ph_f is not None:
-        findings.append(ph_f)
-    findings.append(check_bookkeeping(records, ctx))
-    findings.append(check_nonfinite(records, ctx))
-    vf = check_val(run.val, ctx)
-    if vf is not None:
-        findings.append(vf)
+    found = [check(phase_dict, records, ctx) for check in LOG_CHECKS]
+    found += [check(records, ctx) for check in LINE_CHECKS]
+    found += [check(run.val, ctx) for check in VAL_CHECKS]
     for name, recs in (("vae", records[: phases.split]), ("adversarial", records[phases.split :])):
-        if not recs:
-            continue
-        ph = PhaseData(name, recs)
-        for check in PHASE_CHECKS:
-            f = check(ph, ctx)
-            if f is not None:
-                findings.append(f)
+        if recs:
+            ph = PhaseData(name, recs)
+            found += [check(ph, ctx) for check in PHASE_CHECKS]
+    findings: list[Finding] = [f for f in found if f is not None]
     if run.unit != "step":
         for f in findings:
             f.message, f.advice = in_unit_words(f.message, run.unit), in_unit_words(f.advice, run.unit)

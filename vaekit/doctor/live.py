@@ -22,12 +22,11 @@ from typing import Any
 
 from .analyze import _ADVERSARIAL_PHASES, DEFAULT_WINDOW
 from .checks import (
+    LINE_CHECKS,
     PHASE_CHECKS,
+    VAL_CHECKS,
     Context,
     PhaseData,
-    check_bookkeeping,
-    check_nonfinite,
-    check_val,
     infer_kl_weight,
 )
 from .logs import Record, _flatten, make_record, recipe_from_config
@@ -102,14 +101,13 @@ class LiveDoctor:
         for rec in make_record(_flatten(dict(record))):
             if rec.kind == "val":
                 self._val.append(rec)
-                f = check_val(list(self._val), self._context())
-                if f is not None:
-                    new.extend(self._judge([f]))
+                val, ctx = list(self._val), self._context()
+                new.extend(self._judge([check(val, ctx) for check in VAL_CHECKS]))
                 continue
             new.extend(self._judge(self._train(rec)))
         return new
 
-    def _train(self, rec: Record) -> list[Finding]:
+    def _train(self, rec: Record) -> list[Finding | None]:
         if rec.step is None:
             rec.step = 0 if self._last_step is None else self._last_step + 1
         prev = self._last_step
@@ -134,14 +132,10 @@ class LiveDoctor:
         ctx = self._context()
         lines = list(self._lines[self.phase])
         ctx.kl = infer_kl_weight(lines, ctx)
-        findings = [check_nonfinite([rec], ctx), check_bookkeeping([rec], ctx)]
-        if len(lines) < self.min_lines:
-            return findings  # a handful of lines is no basis for a level or a trend
-        ph = PhaseData(self.phase, lines)
-        for check in PHASE_CHECKS:
-            f = check(ph, ctx)
-            if f is not None:
-                findings.append(f)
+        findings = [check([rec], ctx) for check in LINE_CHECKS]
+        if len(lines) >= self.min_lines:  # a handful of lines is no basis for a level or a trend
+            ph = PhaseData(self.phase, lines)
+            findings += [check(ph, ctx) for check in PHASE_CHECKS]
         return findings
 
     def _context(self) -> Context:
@@ -154,9 +148,12 @@ class LiveDoctor:
             judge_history=False,
         )
 
-    def _judge(self, findings: list[Finding]) -> list[Finding]:
+    def _judge(self, findings: list[Finding | None]) -> list[Finding]:
+        """The new incidents among ``findings`` (None: a rule the log held nothing for)."""
         new = []
         for f in findings:
+            if f is None:
+                continue
             key = f.metric
             self._levels[key] = f
             armed = self._armed.get(key, "ok")

@@ -31,9 +31,15 @@ from .base import Check, Context, KLWeight, PhaseData, Verdict
 from .bookkeeping import infer_kl_weight
 from .wording.common import PHASE_NAMES
 
-#: the rules judged on the whole log, in report order; called as (phases, records, ctx),
-#: (records, ctx), (records, ctx) and (validation records, ctx)
-RUN_CHECKS = tuple(Check.of(m) for m in (phases, bookkeeping, nonfinite, validation))
+#: judged once on the whole log, (phase boundaries as a dict, records, ctx): only ``vaekit doctor``
+#: sees a whole run, so the live doctor does not run these
+LOG_CHECKS = (Check.of(phases),)
+#: judged on any run of training lines, (records, ctx): the whole log offline, each new line live
+LINE_CHECKS = tuple(Check.of(m) for m in (bookkeeping, nonfinite))
+#: judged on the validation lines, (validation records, ctx)
+VAL_CHECKS = (Check.of(validation),)
+#: the rules judged on the whole log, in report order
+RUN_CHECKS = LOG_CHECKS + LINE_CHECKS + VAL_CHECKS
 #: the rules judged on each phase, (PhaseData, ctx), in the order their findings are reported
 PHASE_CHECKS = tuple(
     Check.of(m) for m in (rec_loss, perception, kl, grad_norm, d_weight, disc_loss, logits, total_loss)
@@ -55,9 +61,12 @@ check_phases, check_bookkeeping, check_nonfinite, check_val = RUN_CHECKS
 
 __all__ = [
     "CHECKS",
+    "LINE_CHECKS",
+    "LOG_CHECKS",
     "PHASE_CHECKS",
     "PHASE_NAMES",
     "RUN_CHECKS",
+    "VAL_CHECKS",
     "Check",
     "Context",
     "KLWeight",
