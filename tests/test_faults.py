@@ -618,6 +618,21 @@ def test_roundtrip_says_what_the_output_does_not_keep(tmp_path, model_dir):
     assert _warnings(run("roundtrip", plain, "-o", tmp_path / "p.mp4", "--model", model_dir).stderr) == []
 
 
+def test_roundtrip_tells_a_variable_rate_without_reading_its_source_again(tmp_path, model_dir, monkeypatch):
+    import av
+
+    from vaekit.io.formats import FormatChangeWarning
+    from vaekit.runtime import TorchBackend
+    from vaekit.runtime.jobs import roundtrip_file
+
+    vfr = _write_clip(tmp_path / "vfr.mp4", step_ms=[33, 67])
+    opened, real_open = [], av.open
+    monkeypatch.setattr(av, "open", lambda f, *a, **k: (opened.append(os.path.basename(str(f))), real_open(f, *a, **k))[1])
+    with pytest.warns(FormatChangeWarning, match="vfr.mp4 has a variable frame rate"):
+        roundtrip_file(TorchBackend(load_model(model_dir)), vfr, tmp_path / "v.mp4", keep_audio=False)
+    assert opened.count("vfr.mp4") == 1
+
+
 def test_containers_get_a_codec_they_take_or_are_refused_up_front(tmp_path, small_clip, model_dir, latent):
     from vaekit.io.video import probe
 

@@ -1,15 +1,17 @@
 """What a written video keeps of its source's format, and which codec a container takes.
 
 vaekit works on 8-bit RGB frames at a constant rate, and writes 8-bit 4:2:0 (4:4:4 for odd sizes)
-at the source's average rate. :func:`pixel_note` and :func:`variable_rate_note` say in one line what that changes for a
-given source (a variable frame rate, more than 8 bits, 4:2:2/4:4:4 chroma, gray), so nothing
-changes silently. :func:`codec_for` picks the encoder an output container takes (``.webm``: VP9)
+at the source's average rate. :func:`pixel_note` and :meth:`FrameClock.variable_rate_note` say in
+one line what that changes for a given source (a variable frame rate, more than 8 bits, 4:2:2/4:4:4
+chroma, gray), so nothing changes silently. :func:`codec_for` picks the encoder an output container takes (``.webm``: VP9)
 or refuses a container/codec pair before any work starts, with the fix.
 """
 
 from __future__ import annotations
 
 import os
+from array import array
+from fractions import Fraction
 from pathlib import Path
 
 from ..errors import InputError
@@ -26,7 +28,6 @@ UNWRITABLE = {
     ".gif": "GIF keeps 256 colours",
     ".y4m": "y4m is raw video",
 }
-_PTS_SCAN = 20_000  # packets looked at for a variable frame rate (a few minutes of video)
 
 
 def codec_for(path: str | os.PathLike, codec: str, codec_given: bool) -> str:
@@ -100,35 +101,31 @@ def pixel_note(src: str | os.PathLike, src_pix_fmt: str | None, out_pix_fmt: str
     )
 
 
-def variable_rate_note(src: str | os.PathLike, fps) -> str | None:
-    """One line if the video stream of ``src`` has a variable frame rate (its frame durations
-    differ by more than 5%): the output is written at the constant average rate ``fps``."""
-    import av
+class FrameClock:
+    """The timestamps of the frames one pass decodes (``add`` each frame's ``pts``), to tell a
+    variable frame rate afterwards without reading the file a second time."""
 
-    try:
-        with av.open(str(src)) as container:
-            if not container.streams.video:
-                return None
-            stream = container.streams.video[0]
-            pts = []
-            for packet in container.demux(stream):
-                if packet.pts is not None:
-                    pts.append(packet.pts)
-                if len(pts) >= _PTS_SCAN:
-                    break
-    except (av.FFmpegError, OSError):
-        return None
-    pts.sort()
-    steps = sorted(b - a for a, b in zip(pts, pts[1:]) if b > a)
-    if len(steps) < 2:
-        return None
-    median = steps[len(steps) // 2]
-    if (steps[-1] - steps[0]) <= 0.05 * median:
-        return None
-    tb = stream.time_base
-    shortest, longest = float(steps[0] * tb) * 1000, float(steps[-1] * tb) * 1000
-    src = Path(src).name
-    return (
-        f"{src} has a variable frame rate (frames {shortest:.1f}-{longest:.1f} ms apart); the output is constant "
-        f"at its average, {fps.numerator}/{fps.denominator} fps, so frame times shift (vaekit keeps no per-frame times)"
-    )
+    def __init__(self) -> None:
+        self._pts = array("q")
+        self.time_base: Fraction | None = None
+
+    def add(self, pts: int | None, time_base: Fraction | None) -> None:
+        if pts is not None and time_base is not None:
+            self._pts.append(pts)
+            self.time_base = time_base
+
+    def variable_rate_note(self, name: str, fps: Fraction) -> str | None:
+        """One line if the frames' durations differ by more than 5%: the output is written at
+        the constant average rate ``fps``, so frame times shift."""
+        pts = sorted(self._pts)
+        steps = sorted(b - a for a, b in zip(pts, pts[1:]) if b > a)
+        if len(steps) < 2 or self.time_base is None:
+            return None
+        median = steps[len(steps) // 2]
+        if steps[-1] - steps[0] <= 0.05 * median:
+            return None
+        shortest, longest = (float(v * self.time_base) * 1000 for v in (steps[0], steps[-1]))
+        return (
+            f"{name} has a variable frame rate (frames {shortest:.1f}-{longest:.1f} ms apart); the output is constant "
+            f"at its average, {fps.numerator}/{fps.denominator} fps, so frame times shift (vaekit keeps no per-frame times)"
+        )

@@ -31,6 +31,7 @@ import numpy as np
 
 from vaekit.errors import InputError, OutputError
 from vaekit.io.atomic import atomic_output
+from vaekit.io.formats import FrameClock
 from vaekit.io.names import IMAGE_SUFFIXES, VIDEO_SUFFIXES  # noqa: F401 (re-exported; defined there)
 
 # A still image (png, jpg, ...) is read as a 1-frame video at this rate.
@@ -272,6 +273,8 @@ class VideoReader:
         self._container = container = _open_input(p)
         self._first = self._failed = None
         self._read = False
+        #: the timestamps of the frames read so far (a variable frame rate, told after the pass)
+        self.clock = FrameClock()
         try:
             stream = _video_stream(container, p)
             if threads:
@@ -312,8 +315,10 @@ class VideoReader:
                 raise self._failed
             if self._first is not None:
                 first, self._first = self._first, None
+                self.clock.add(first.pts, first.time_base)
                 yield _rgb(first, self.orientation)
             for frame in self._decoded:
+                self.clock.add(frame.pts, frame.time_base)
                 yield _rgb(frame, self.orientation)
         finally:
             self.close()

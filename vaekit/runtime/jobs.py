@@ -18,6 +18,7 @@ import torch
 
 from .. import __version__
 from ..errors import ModelMismatchError
+from ..io.formats import FormatChangeWarning, pixel_note
 from ..io.latent_file import LatentInfo, LatentReader, LatentWriter
 from ..io.names import IMAGE_SUFFIXES
 from ..io.video import open_writer
@@ -203,13 +204,8 @@ def decode_file(
     return _summary(src, dst, n, info.source_width, info.source_height, info.fps, seconds)
 
 
-def _format_notes(src, info, out_pix_fmt: str) -> None:
-    from ..io.formats import FormatChangeWarning, pixel_note, variable_rate_note
-
-    notes = [pixel_note(Path(src).name, info.pix_fmt, out_pix_fmt)]
-    if info.frame_count != 1:
-        notes.append(variable_rate_note(src, info.fps))
-    for note in filter(None, notes):
+def _format_note(note: str | None) -> None:
+    if note is not None:
         warnings.warn(note, FormatChangeWarning, stacklevel=3)
 
 
@@ -252,11 +248,13 @@ def roundtrip_file(
         audio_from=audio_from,
     ) as writer:
         if to_video:
-            _format_notes(src, info, writer.pix_fmt)
+            _format_note(pixel_note(Path(src).name, info.pix_fmt, writer.pix_fmt))
         for ref, frame in pairs:
             quality.update(frame_to_chw(ref), frame_to_chw(frame))
             writer.write(frame)
             n += 1
+    if to_video:  # told from the timestamps the pass read: the source is not read again
+        _format_note(source.clock.variable_rate_note(Path(src).name, info.fps))
     seconds = time.perf_counter() - t0
     return _summary(
         src,

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..io.formats import FrameClock
 from ..io.video import VideoInfo, VideoReader
 from ..model.distribution import DiagonalGaussian
 from .backend import Backend
@@ -95,6 +96,8 @@ class VideoSource:
         self.max_frames = max_frames
         self.transform = transform
         self._reader: VideoReader | None = None  # opened by the probe, not yet read
+        #: the timestamps of the frames the latest pass read (:class:`vaekit.io.formats.FrameClock`)
+        self.clock = FrameClock()
 
     @cached_property
     def info(self) -> VideoInfo:
@@ -132,6 +135,7 @@ class VideoSource:
         if reader is None:  # a second pass, or frames before the probe
             reader = VideoReader(self.path)
             self.__dict__.setdefault("info", reader.info)
+        self.clock = reader.clock
         yield from reader.frames()
 
 
