@@ -3,8 +3,9 @@
 vaekit works on 8-bit RGB frames at a constant rate, and writes 8-bit 4:2:0 (4:4:4 for odd sizes)
 at the source's average rate. :func:`pixel_note` and :meth:`FrameClock.variable_rate_note` say in
 one line what that changes for a given source (a variable frame rate, more than 8 bits, 4:2:2/4:4:4
-chroma, gray), so nothing changes silently. :func:`codec_for` picks the encoder an output container takes (``.webm``: VP9)
-or refuses a container/codec pair before any work starts, with the fix.
+chroma, gray), so nothing changes silently. :func:`codec_for` picks the encoder an output
+container takes (``.webm``: VP9) or refuses a container/codec pair before any work starts, with
+the fix.
 """
 
 from __future__ import annotations
