@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from vaekit.doctor import diagnose, load_run
+from vaekit.doctor.checks import LOG_CHECKS
 from vaekit.doctor.live import LiveDoctor
 
 FIX = Path(__file__).parent / "fixtures" / "doctor"
@@ -104,8 +105,6 @@ def test_live_ends_where_the_offline_report_ends(name, metric):
 
 def test_live_judges_every_rule_the_offline_report_does_but_the_whole_log_ones():
     # the live doctor loops over the check groups: a rule added to one is judged live too
-    from vaekit.doctor.checks import LOG_CHECKS
-
     name = "phase2_start/metrics.jsonl"  # training and validation lines, both phases
     doc = LiveDoctor(config=RECIPE)
     feed(doc, lines(name))
