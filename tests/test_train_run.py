@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from modelkit import SMALL
 from trainkit import identity_errors, read_lines, small_model_dir, small_recipe, train_lines, val_lines
 
 from vaekit.cli import main
 from vaekit.errors import InputError
-from vaekit.model import load_model
+from vaekit.model import CausalVideoVAE, VAEConfig, load_model
 from vaekit.train import Recipe, TrainingStopped, latest_checkpoint, load_checkpoint, losses, train
 from vaekit.train.recipe import tomllib
 
@@ -135,7 +136,7 @@ def test_freeze_decoder_fine_tunes_the_encoder_alone(full_run, model_dir, tmp_pa
     lines = train_lines(tuned.out)
     assert all(identity_errors(r, tuned.kl_weight) == [] for r in lines)
     # resuming under another freeze is a one-line error, not a torch traceback
-    with pytest.raises(InputError, match="another \\[model\\] freeze"):
+    with pytest.raises(InputError, match="other optimizer groups"):
         train(tuned.replace(freeze=[], max_steps=4), resume=True)
     for bad, match in (
         (dict(freeze=["decoder"], disc_start=1), "phase 1 only"),
@@ -146,6 +147,29 @@ def test_freeze_decoder_fine_tunes_the_encoder_alone(full_run, model_dir, tmp_pa
             small_recipe(model_dir, tmp_path / "bad", **{**kw, **bad})
     with pytest.raises(InputError, match="needs init_weights"):
         small_recipe(model_dir, tmp_path / "bad", freeze=["encoder"])
+
+
+def test_branch_lr_scale_steps_the_v2_branches_faster(tmp_path):
+    """``branch_lr_scale`` gives the motion and group-mixing branches (and only them) its multiple
+    of the scheduled lr; resuming under another scale is a one-line error."""
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    config = VAEConfig(**SMALL, motion_levels=[1], group_mixing=True, resample_kernel=3, lead_in="replicate")
+    (v2 / "config.json").write_text(config.to_json())
+    recipe = small_recipe(v2, tmp_path / "run", branch_lr_scale=10.0, max_steps=2, disc_start=100, save_every=1)
+    train(recipe)
+    state = load_checkpoint(latest_checkpoint(recipe.out))
+    base, branch = state["opt_g"]["param_groups"]
+    assert (base["lr_scale"], branch["lr_scale"]) == (1.0, 10.0)
+    assert branch["lr"] == pytest.approx(10 * base["lr"]) and base["lr"] > 0
+    names = [n for n, p in CausalVideoVAE(config).named_parameters()]
+    branch_names = {n for n in names if ".motion." in n or ".mix." in n}
+    assert len(branch["params"]) == len(branch_names) > 0
+    assert len(base["params"]) == len(names) - len(branch_names)
+    with pytest.raises(InputError, match="other optimizer groups"):
+        train(recipe.replace(branch_lr_scale=1.0, max_steps=3), resume=True)
+    with pytest.raises(InputError, match="branch_lr_scale must be > 0"):
+        small_recipe(v2, tmp_path / "bad", branch_lr_scale=0.0)
 
 
 def test_a_run_dir_with_checkpoints_needs_resume(full_run):

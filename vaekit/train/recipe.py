@@ -115,6 +115,12 @@ class Recipe:
     adam_beta1: float = _key("optim", 0.9, "AdamW beta1 of the generator")
     adam_beta2: float = _key("optim", 0.99, "AdamW beta2 of the generator")
     weight_decay: float = _key("optim", 0.0, "AdamW weight decay (both optimizers)")
+    branch_lr_scale: float = _key(
+        "optim",
+        1.0,
+        "learning-rate multiplier of the v2 motion and group-mixing branches (they start as no-ops "
+        "and grow slowly at a fine-tuning lr; docs/DESIGN.md, \"Training\")",
+    )
     clip_grad: float = _key("optim", 1.0, "max gradient norm of generator and discriminator; 0: no clipping")
     batch_size: int = _key("optim", 1, "clips per rank and step (global batch = batch_size x ranks)")
     max_steps: int = _key("optim", 10000, "total optimizer steps")
@@ -173,6 +179,7 @@ class Recipe:
             ),
             (self.keep_last >= 1 and self.max_bad_steps >= 1, "keep_last and max_bad_steps must be >= 1"),
             (0.0 <= self.ema_decay < 1.0, "ema_decay must be in [0, 1)"),
+            (self.branch_lr_scale > 0, "branch_lr_scale must be > 0"),
             (self.data != [], "data needs at least one source"),
             (
                 set(self.freeze) <= set(FREEZABLE) and len(set(self.freeze)) < len(FREEZABLE),

@@ -81,7 +81,9 @@ class Trainer:
         betas = (r.adam_beta1, r.adam_beta2)
         #: the VAE parameters the generator's optimizer steps (all but the ``freeze`` parts)
         self.trained_params = [p for p in self.vae.parameters() if p.requires_grad]
-        self.opt_g = torch.optim.AdamW(self.trained_params, lr=r.lr, betas=betas, weight_decay=r.weight_decay)
+        self.opt_g = torch.optim.AdamW(
+            _param_groups(self.vae, r.branch_lr_scale), lr=r.lr, betas=betas, weight_decay=r.weight_decay
+        )
         self.opt_d = torch.optim.AdamW(
             self.disc.parameters(), lr=r.disc_lr, betas=(r.disc_beta1, r.disc_beta2), weight_decay=r.weight_decay
         )
@@ -211,8 +213,9 @@ class Trainer:
             self.opt_g.load_state_dict(state["opt_g"])
         except ValueError:
             raise InputError(
-                f"{path.name} was trained with another [model] freeze than {self.recipe.freeze}: resume with "
-                "the freeze of the original run, or start a new --out"
+                f"{path.name} was trained with other optimizer groups than this recipe's (freeze "
+                f"{self.recipe.freeze}, branch_lr_scale {self.recipe.branch_lr_scale}): resume with the "
+                "original run's values, or start a new --out"
             ) from None
         self.opt_d.load_state_dict(state["opt_d"])
         self.scaler.load_state_dict(state["scaler"])
@@ -282,7 +285,7 @@ class Trainer:
         disc_factor = r.disc_factor if adversarial else 0.0
         lr = self.recipe.lr_at(step)
         for group in self.opt_g.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints before the key: 1
 
         with self.autocast():
             x_hat, posterior = self.model(x, sample=r.sample_posterior, generator=self._noise(step))
@@ -476,6 +479,23 @@ class Trainer:
             f"steps {self.step}->{r.max_steps}, discriminator from {r.disc_start}; perceptual {lpips}; run {self.run_dir}",
             flush=True,
         )
+
+
+#: name parts of the v2 branches that ``branch_lr_scale`` applies to (MotionMix, GroupMix)
+BRANCH_NAME_PARTS = (".motion.", ".mix.")
+
+
+def _param_groups(vae: torch.nn.Module, branch_lr_scale: float) -> list[dict]:
+    """The generator's optimizer groups: the trained parameters, with the v2 motion and
+    group-mixing branches in a group of their own when ``branch_lr_scale`` is not 1. Each group's
+    ``lr_scale`` multiplies the scheduled lr."""
+    trained = [(n, p) for n, p in vae.named_parameters() if p.requires_grad]
+    branch = [p for n, p in trained if any(part in f".{n}" for part in BRANCH_NAME_PARTS)]
+    if branch_lr_scale == 1.0 or not branch:
+        return [{"params": [p for _, p in trained], "lr_scale": 1.0}]
+    ids = {id(p) for p in branch}
+    rest = [p for _, p in trained if id(p) not in ids]
+    return [{"params": rest, "lr_scale": 1.0}, {"params": branch, "lr_scale": branch_lr_scale}]
 
 
 def resolve_recipe(config: str | None, overrides: dict, resume: bool) -> Recipe:
