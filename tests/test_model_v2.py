@@ -350,3 +350,23 @@ def test_shipped_tiny_stays_within_the_multiply_add_budget():
     assert v1.config.is_v1 and not v2.config.is_v1
     a, b = (bench.count_macs(m.eval(), 9, 64)["macs_per_pixel_frame"] for m in (v1, v2))
     assert 1.2 < b / a <= bench.BUDGET
+
+
+def test_branch_rms_reports_the_v2_branches_size():
+    """benchmarks/branch_rms.py: zero-initialised branches read 0, a grown one its own RMS, v1 none."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "branch_rms.py"
+    spec = importlib.util.spec_from_file_location("branch_rms", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model = CausalVideoVAE(VAEConfig(**{**SMALL, **V2}))
+    r = bench.branch_rms(model)
+    assert r["branches"] and r["encoder_mean_rms"] == 0.0 and r["decoder_mean_rms"] == 0.0
+    name = next(n for n in r["branches"] if n.startswith("decoder"))
+    with torch.no_grad():
+        model.get_parameter(name).fill_(0.5)
+    grown = bench.branch_rms(model)
+    assert grown["branches"][name]["rms"] == pytest.approx(0.5)
+    assert grown["decoder_mean_rms"] > 0 and grown["encoder_mean_rms"] == 0.0
+    assert bench.branch_rms(CausalVideoVAE(VAEConfig(**SMALL)))["branches"] == {}
