@@ -81,13 +81,14 @@ def _terminate_while_writing(p: subprocess.Popen, folder, sig=signal.SIGTERM) ->
         time.sleep(0.02)
     assert p.poll() is None, "the command ended before it was signalled: " + p.communicate()[1]
     time.sleep(0.3)
+    assert p.poll() is None, "the command ended before it was signalled (make its input longer)"
     p.send_signal(sig)
     _, err = p.communicate(timeout=60)
     return err
 
 
 def test_sigterm_during_encode_exits_143_and_leaves_only_the_input(tmp_path, model_dir):
-    src = write_sample_clip(tmp_path / "long.mp4", num_frames=240, width=64, height=64)
+    src = write_sample_clip(tmp_path / "long.mp4", num_frames=1200, width=64, height=64)  # ~3 s of encoding
     p = _vaekit("encode", src, "--model", model_dir, "--chunk-frames", "4")
     err = _terminate_while_writing(p, tmp_path)
     assert p.returncode == 143, err
@@ -99,10 +100,10 @@ def test_sigterm_during_decode_exits_143_and_leaves_only_the_input(tmp_path, mod
     # a long latent file written directly (random latents of the small model: no slow encode first)
     model = load_model(model_dir)
     latent = tmp_path / "long.latent.safetensors"
-    frames = 241
+    frames = 961  # 241 latent frames: seconds of decoding, so the signal lands mid-write
     with LatentWriter(latent) as w:
         gen = torch.Generator().manual_seed(0)
-        for _ in range(61):
+        for _ in range(241):
             w.write(torch.randn(16, 1, 8, 8, generator=gen))
         w.info = LatentInfo(
             model_name="small",
