@@ -17,12 +17,14 @@ import json
 import math
 
 import vaekit
+from vaekit.train.trainer import BRANCH_NAME_PARTS
 
 
 def branch_rms(model) -> dict:
     rows = {}
     for name, p in model.named_parameters():
-        if (".motion." in name or ".mix." in name) and "pointwise" in name and name.endswith("weight"):
+        branch = any(part in f".{name}" for part in BRANCH_NAME_PARTS)  # what branch_lr_scale scales
+        if branch and "pointwise" in name and name.endswith("weight"):
             fan_in = p[0].numel()
             # nn.Conv3d's default (kaiming_uniform, a=sqrt(5)): U(-1/sqrt(fan_in), 1/sqrt(fan_in))
             rows[name] = {"rms": p.detach().float().pow(2).mean().sqrt().item(), "default_rms": 1 / math.sqrt(3 * fan_in)}

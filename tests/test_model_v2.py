@@ -336,14 +336,20 @@ def test_v2_gradient_checkpointing_gives_the_same_gradients():
     assert (grads[0] - grads[1]).abs().max() < 1e-12 and grads[0].abs().max() > 0
 
 
-def test_shipped_tiny_stays_within_the_multiply_add_budget():
-    """benchmarks/bench_macs.py's count, on a small clip: the shipped v2 tiny against tiny-v1."""
+def benchmark(name: str):
+    """benchmarks/NAME.py as a module (the folder is scripts, not a package)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_macs.py"
-    spec = importlib.util.spec_from_file_location("bench_macs", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shipped_tiny_stays_within_the_multiply_add_budget():
+    """benchmarks/bench_macs.py's count, on a small clip: the shipped v2 tiny against tiny-v1."""
+    bench = benchmark("bench_macs")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         v1, v2 = load_model("tiny-v1"), load_model("tiny")
@@ -354,12 +360,7 @@ def test_shipped_tiny_stays_within_the_multiply_add_budget():
 
 def test_branch_rms_reports_the_v2_branches_size():
     """benchmarks/branch_rms.py: zero-initialised branches read 0, a grown one its own RMS, v1 none."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "branch_rms.py"
-    spec = importlib.util.spec_from_file_location("branch_rms", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benchmark("branch_rms")
     model = CausalVideoVAE(VAEConfig(**{**SMALL, **V2}))
     r = bench.branch_rms(model)
     assert r["branches"] and r["encoder_mean_rms"] == 0.0 and r["decoder_mean_rms"] == 0.0
